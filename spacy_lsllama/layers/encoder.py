@@ -1,0 +1,95 @@
+"""The PyTorch side of the encoder: a decoder's final-layer states for windows of pieces.
+
+This module is what the thinc shim wraps. It owns the (LoRA-adapted) decoder and its
+tokenizer; the thinc layer feeds it windows of piece ids and gets back per-doc piece states,
+already stitched from the windows.
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerFast
+
+from ..base_model import BaseModel, load_base_model
+from ..lora import LoraSettings, apply_lora
+from ..unmasking import make_bidirectional, padding_mask_4d
+
+
+@dataclass
+class EncoderSettings:
+    """Everything the encoder is configured with; config values of LlamaTransformer.v1."""
+
+    name: str
+    bidirectional: bool = True
+    lora: LoraSettings | None = field(default_factory=LoraSettings)
+    dtype: str = "auto"
+    attn_implementation: str = "sdpa"
+    gradient_checkpointing: bool = False
+    window: int = 512
+    stride: int = 384
+    embed_base_model: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.window // 2 <= self.stride <= self.window:
+            raise ValueError(
+                f"stride must lie between window/2 and window, got window={self.window}, "
+                f"stride={self.stride}"
+            )
+
+
+class LlamaEncoder(torch.nn.Module):
+    """A decoder (optionally unmasked, optionally LoRA-adapted) used as a token encoder."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerFast,
+        settings: EncoderSettings,
+        *,
+        base_name: str,
+        base_sha256: str,
+    ):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.base_name = base_name
+        self.base_sha256 = base_sha256
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        gather: torch.Tensor,
+        keep: torch.Tensor,
+    ) -> torch.Tensor:
+        """Final-layer states (docs, pieces, hidden) in float32, stitched from windows."""
+        mask = attention_mask
+        if self.settings.bidirectional:
+            mask = padding_mask_4d(attention_mask, self.model.dtype)
+        output = self.model(input_ids=input_ids, attention_mask=mask, use_cache=False)
+        states = output.last_hidden_state.float().reshape(-1, self.hidden_size)
+        return states[gather] * keep.unsqueeze(-1)
+
+
+def build_encoder(settings: EncoderSettings, base: BaseModel | None = None) -> LlamaEncoder:
+    """Load the base model named in the settings and prepare it: unmask, LoRA, checkpointing."""
+    if base is None:
+        base = load_base_model(
+            settings.name, dtype=settings.dtype, attn_implementation=settings.attn_implementation
+        )
+    model = base.model
+    if settings.bidirectional:
+        make_bidirectional(model)
+    if settings.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    if settings.lora is not None:
+        model = apply_lora(model, settings.lora)
+    return LlamaEncoder(
+        model, base.tokenizer, settings, base_name=base.name, base_sha256=base.sha256
+    )

@@ -1,0 +1,85 @@
+"""LoRA adaptation of the base decoder through peft: only adapter (and head) weights train."""
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
+from peft.utils import get_peft_model_state_dict
+from spacy.util import registry
+from transformers import PreTrainedModel
+
+LLAMA_ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+@dataclass
+class LoraSettings:
+    """LoRA hyperparameters; the defaults are the paper's (r=12, alpha=32, dropout=0.1)."""
+
+    r: int = 12
+    alpha: int = 32
+    dropout: float = 0.1
+    target_modules: list[str] = field(default_factory=lambda: list(LLAMA_ATTENTION))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@registry.misc("spacy-lsllama.LoRA.v1")
+def configure_lora_v1(
+    r: int = 12,
+    alpha: int = 32,
+    dropout: float = 0.1,
+    target_modules: list[str] = LLAMA_ATTENTION,
+) -> LoraSettings:
+    """LoRA settings for the encoder's `lora` config value."""
+    if r < 1:
+        raise ValueError(f"LoRA rank must be at least 1, got {r}")
+    if not target_modules:
+        raise ValueError("LoRA needs at least one target module")
+    return LoraSettings(r=r, alpha=alpha, dropout=dropout, target_modules=list(target_modules))
+
+
+def apply_lora(model: PreTrainedModel, settings: LoraSettings) -> PeftModel:
+    """Wrap the decoder with LoRA adapters; the base weights stay frozen.
+
+    Target modules are listed explicitly: `all-linear` would also put adapters on heads.
+    Adapters stay in float32 when the base runs in bfloat16 (peft's autocast_adapter_dtype).
+    """
+    config = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.target_modules),
+        bias="none",
+    )
+    return get_peft_model(model, config)
+
+
+def adapter_state(model: PeftModel) -> dict[str, torch.Tensor]:
+    """The trainable adapter weights, detached and contiguous, ready for safetensors."""
+    state = get_peft_model_state_dict(model)
+    return {key: value.detach().cpu().contiguous() for key, value in state.items()}
+
+
+def load_adapter_state(model: PeftModel, state: dict[str, torch.Tensor]) -> None:
+    """Load adapter weights, refusing any key or shape mismatch.
+
+    peft loads with strict=False and only warns, which silently leaves random adapters in
+    place when names drift; a pipeline must fail to load instead.
+    """
+    expected = adapter_state(model)
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            f"The saved LoRA adapter does not fit this encoder: {len(missing)} missing keys "
+            f"(e.g. {missing[:2]}), {len(unexpected)} unexpected keys (e.g. {unexpected[:2]}). "
+            "Were the lora settings or the base model changed since training?"
+        )
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise ValueError(
+                f"LoRA weight {key} has shape {tuple(value.shape)} in the saved adapter but "
+                f"{tuple(expected[key].shape)} in this encoder."
+            )
+    set_peft_model_state_dict(model, state)

@@ -1,0 +1,86 @@
+"""The `lsllama_transformer` component: the shared Llama encoder of a pipeline.
+
+It is spacy-transformers' `Transformer` component (listeners, batching, the update protocol
+and `doc._.trf_data` all come from there) with one change: the encoder is saved as files,
+the LoRA adapter in safetensors plus a fingerprinted reference to the base model, instead of
+one msgpack blob holding every weight.
+"""
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import srsly
+from spacy import util
+from spacy.language import Language
+from spacy_transformers.annotation_setters import null_annotation_setter
+from spacy_transformers.pipeline_component import Transformer
+from thinc.api import Model
+
+from ..layers import get_encoder, set_encoder
+from ..serialization import read_encoder, write_encoder
+
+DEFAULT_CONFIG_STR = """
+[model]
+@architectures = "spacy-lsllama.LlamaTransformer.v1"
+name = "HuggingFaceTB/SmolLM2-135M-Instruct"
+bidirectional = true
+dtype = "auto"
+attn_implementation = "sdpa"
+gradient_checkpointing = false
+window = 512
+stride = 384
+embed_base_model = false
+
+[model.lora]
+@misc = "spacy-lsllama.LoRA.v1"
+r = 12
+alpha = 32
+dropout = 0.1
+target_modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
+"""
+DEFAULT_CONFIG = util.load_config_from_str(DEFAULT_CONFIG_STR)
+
+
+@Language.factory(
+    "lsllama_transformer",
+    default_config={
+        "model": DEFAULT_CONFIG["model"],
+        "set_extra_annotations": {
+            "@annotation_setters": "spacy-transformers.null_annotation_setter.v1"
+        },
+        "max_batch_items": 4096,
+    },
+)
+def make_lsllama_transformer(
+    nlp: Language,
+    name: str,
+    model: Model,
+    set_extra_annotations=null_annotation_setter,
+    max_batch_items: int = 4096,
+) -> "LlamaTransformer":
+    """Create the shared Llama encoder; downstream components listen to it."""
+    return LlamaTransformer(
+        nlp.vocab, model, set_extra_annotations, name=name, max_batch_items=max_batch_items
+    )
+
+
+class LlamaTransformer(Transformer):
+    """spacy-transformers' Transformer with file-based, pickle-free encoder serialization."""
+
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = tuple()) -> None:
+        serialize = {
+            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "model": lambda p: write_encoder(get_encoder(self.model), p),
+        }
+        util.to_disk(path, serialize, exclude)
+
+    def from_disk(
+        self, path: str | Path, *, exclude: Iterable[str] = tuple()
+    ) -> "LlamaTransformer":
+        settings = self.model.attrs["settings"]
+        deserialize = {
+            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
+            "model": lambda p: set_encoder(self.model, read_encoder(p, settings)),
+        }
+        util.from_disk(path, deserialize, exclude)
+        return self

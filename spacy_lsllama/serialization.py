@@ -1,0 +1,154 @@
+"""Saving and loading the encoder as files: a JSON reference, safetensors weights, no pickle.
+
+A saved encoder is a directory:
+- `encoder.json`: the base model's name, absolute path (when local) and weights SHA-256;
+- `adapter.safetensors`: the LoRA weights (absent without LoRA);
+- `base/`: only with `embed_base_model`, the full base model and tokenizer (safetensors).
+Loading resolves the base model from the current config's `name`, falls back to the path
+recorded at save time, and refuses a base model whose weights do not match the fingerprint.
+"""
+
+import copy
+import json
+import tempfile
+from pathlib import Path
+
+import srsly
+import torch
+from safetensors.torch import load_file, save_file
+
+from .base_model import BaseModel, BaseModelError, load_base_model, weights_sha256
+from .layers.encoder import EncoderSettings, LlamaEncoder, build_encoder
+from .lora import adapter_state, load_adapter_state
+
+FORMAT_VERSION = 1
+INFO_FILE = "encoder.json"
+ADAPTER_FILE = "adapter.safetensors"
+BASE_DIR = "base"
+
+
+def write_encoder(encoder: LlamaEncoder, path: Path) -> None:
+    """Write the encoder's adapter and base-model reference (and base, if embedded)."""
+    path.mkdir(parents=True, exist_ok=True)
+    settings = encoder.settings
+    local = Path(encoder.base_name).expanduser()
+    info = {
+        "format": FORMAT_VERSION,
+        "base_model": {
+            "name": encoder.base_name,
+            "path": str(local.resolve()) if local.exists() else None,
+            "sha256": encoder.base_sha256,
+        },
+        "hidden_size": encoder.hidden_size,
+        "lora": settings.lora.to_dict() if settings.lora is not None else None,
+        "embedded_base_model": settings.embed_base_model,
+    }
+    if settings.embed_base_model:
+        info["base_model"]["embedded_sha256"] = _write_base(encoder, path / BASE_DIR)
+    (path / INFO_FILE).write_text(json.dumps(info, indent=2))
+    if settings.lora is not None:
+        save_file(adapter_state(encoder.model), str(path / ADAPTER_FILE))
+
+
+def _write_base(encoder: LlamaEncoder, path: Path) -> str:
+    """Save the unadapted base weights (LoRA stripped, not merged); return their SHA-256.
+
+    They are saved in the dtype they run in, which may differ from the original checkpoint,
+    so the embedded copy carries its own fingerprint.
+    """
+    model = encoder.model.get_base_model() if encoder.settings.lora else encoder.model
+    state = {}
+    for key, value in model.state_dict().items():
+        if "lora_" in key:
+            continue
+        state[key.replace(".base_layer.", ".")] = value.detach().cpu().contiguous()
+    path.mkdir(parents=True, exist_ok=True)
+    config = copy.deepcopy(model.config)
+    config.torch_dtype = next(iter(state.values())).dtype
+    config.save_pretrained(path)
+    save_file(state, str(path / "model.safetensors"), metadata={"format": "pt"})
+    encoder.tokenizer.save_pretrained(path)
+    return weights_sha256(state)
+
+
+def read_encoder(path: Path, settings: EncoderSettings) -> LlamaEncoder:
+    """Rebuild an encoder saved by `write_encoder`, verifying its base model."""
+    info = json.loads((path / INFO_FILE).read_text())
+    if info.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path / INFO_FILE}: unsupported encoder format {info.get('format')}")
+    reference = info["base_model"]
+    if info.get("embedded_base_model"):
+        base = _load(path / BASE_DIR, settings)
+        _check_fingerprint(base, reference["embedded_sha256"], reference)
+        base.name, base.sha256 = reference["name"], reference["sha256"]
+    else:
+        base = _resolve_base(settings, reference)
+        _check_fingerprint(base, reference["sha256"], reference)
+    encoder = build_encoder(settings, base)
+    adapter = path / ADAPTER_FILE
+    if settings.lora is not None:
+        if not adapter.exists():
+            raise ValueError(f"{adapter} is missing: the pipeline was saved without LoRA.")
+        load_adapter_state(encoder.model, load_file(str(adapter)))
+    return encoder
+
+
+def _load(name: str | Path, settings: EncoderSettings) -> BaseModel:
+    return load_base_model(
+        name, dtype=settings.dtype, attn_implementation=settings.attn_implementation
+    )
+
+
+def _check_fingerprint(base: BaseModel, expected: str, reference: dict) -> None:
+    if base.sha256 != expected:
+        raise BaseModelError(
+            f"The base model '{base.name}' does not match this pipeline: its weights have "
+            f"SHA-256 {base.sha256[:16]}…, the pipeline was trained on '{reference['name']}' "
+            f"with SHA-256 {expected[:16]}…. Point the encoder's `name` at the "
+            "base model it was trained with."
+        )
+
+
+def _resolve_base(settings: EncoderSettings, reference: dict) -> BaseModel:
+    """Load the base model from the config's name, else from the path recorded at save."""
+    try:
+        return _load(settings.name, settings)
+    except BaseModelError as err:
+        recorded = reference.get("path")
+        if recorded and Path(recorded).exists() and recorded != settings.name:
+            return _load(recorded, settings)
+        raise BaseModelError(
+            f"{err}\nThis pipeline needs its base model '{reference['name']}' (weights SHA-256 "
+            f"{reference['sha256'][:16]}…). Prepare it with `lsllama base-model` and pass its "
+            "location, e.g. spacy.load(PIPELINE, config={'components.llm.model.name': PATH}) "
+            "(use the name of your encoder component), or package the pipeline with "
+            "embed_base_model = true."
+        ) from err
+
+
+def encoder_to_bytes(encoder: LlamaEncoder) -> bytes:
+    """The files of `write_encoder`, packed with msgpack (for pickling and multiprocessing)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_encoder(encoder, Path(tmp))
+        files = {
+            str(file.relative_to(tmp)): file.read_bytes()
+            for file in sorted(Path(tmp).rglob("*"))
+            if file.is_file()
+        }
+    return srsly.msgpack_dumps(files)
+
+
+def encoder_from_bytes(data: bytes, settings: EncoderSettings) -> LlamaEncoder:
+    """Inverse of `encoder_to_bytes`."""
+    files = srsly.msgpack_loads(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in files.items():
+            target = Path(tmp) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        return read_encoder(Path(tmp), settings)
+
+
+def is_placeholder(module: torch.nn.Module) -> bool:
+    """True until the encoder has been initialized or loaded."""
+    return not isinstance(module, LlamaEncoder)

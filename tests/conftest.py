@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny models built at test time; `--slow` gates tests on the real model."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import spacy  # noqa: E402
+from tiny_models import build_tiny_model  # noqa: E402
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", help="run tests on the real base model")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--slow") or os.environ.get("LSLLAMA_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow or LSLLAMA_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random Llama checkpoint (safetensors + byte-level BPE tokenizer)."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "llama", "llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_arch_dirs(tmp_path_factory: pytest.TempPathFactory):
+    """Tiny random Llama, Mistral and Qwen2 checkpoints."""
+    root = tmp_path_factory.mktemp("archs")
+    return {arch: build_tiny_model(root / arch, arch) for arch in ("llama", "mistral", "qwen2")}
+
+
+def encoder_nlp(name, **model_settings) -> spacy.language.Language:
+    """A blank English pipeline with an initialized `llm` encoder component."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe(
+        "lsllama_transformer", name="llm", config={"model": {"name": str(name), **model_settings}}
+    )
+    nlp.initialize()
+    return nlp

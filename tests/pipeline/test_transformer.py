@@ -1,0 +1,140 @@
+"""The `lsllama_transformer` component: save/load round trips, base-model checks, listeners."""
+
+import pickle
+import random
+import shutil
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+from conftest import encoder_nlp
+from pipeline_configs import NER_CONFIG
+from spacy.training import Example
+from tiny_models import build_tiny_model
+
+from spacy_lsllama.base_model import BaseModelError
+
+TEXTS = ["Barack Obama visited Paris.", "  Apple opened offices in London and 北京 🙂 "]
+
+
+def states(nlp, texts=TEXTS):
+    return [doc._.trf_data.model_output.last_hidden_state for doc in nlp.pipe(texts)]
+
+
+def files_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def test_round_trip_gives_identical_outputs(tiny_model_dir, tmp_path):
+    nlp = encoder_nlp(tiny_model_dir)
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    for before, after in zip(states(nlp), states(loaded)):
+        numpy.testing.assert_array_equal(before, after)
+
+
+def test_saved_pipeline_holds_the_adapter_not_the_base_model(tiny_model_dir, tmp_path):
+    nlp = encoder_nlp(tiny_model_dir)
+    nlp.to_disk(tmp_path / "pipeline")
+    encoder_dir = tmp_path / "pipeline" / "llm" / "model"
+    assert sorted(f.name for f in encoder_dir.iterdir()) == ["adapter.safetensors", "encoder.json"]
+    base_size = (tiny_model_dir / "model.safetensors").stat().st_size
+    assert files_size(encoder_dir) < base_size / 4
+
+
+def test_no_pickle_in_saved_pipeline(tiny_model_dir, tmp_path):
+    nlp = encoder_nlp(tiny_model_dir)
+    nlp.to_disk(tmp_path / "pipeline")
+    for file in (tmp_path / "pipeline" / "llm").rglob("*"):
+        if file.is_file():
+            assert not file.read_bytes().startswith(b"\x80"), f"{file} looks like a pickle"
+
+
+def test_trained_adapter_survives_the_round_trip(tiny_model_dir, tmp_path):
+    """Training changes the adapter; the reload must give the trained outputs, not random ones."""
+    nlp = spacy.util.load_model_from_config(
+        spacy.util.load_config_from_str(NER_CONFIG.replace("{name}", str(tiny_model_dir))),
+        auto_fill=True,
+    )
+    examples = [
+        Example.from_dict(nlp.make_doc("Obama visited Paris"), {"entities": [(0, 5, "PER")]})
+    ]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer)
+    nlp.to_disk(tmp_path / "trained")
+    loaded = spacy.load(tmp_path / "trained")
+    for before, after in zip(states(nlp), states(loaded)):
+        numpy.testing.assert_array_equal(before, after)
+
+
+def test_pickling_uses_the_same_safetensors_format(tiny_model_dir):
+    nlp = encoder_nlp(tiny_model_dir)
+    restored = pickle.loads(pickle.dumps(nlp))
+    for before, after in zip(states(nlp), states(restored)):
+        numpy.testing.assert_array_equal(before, after)
+
+
+def test_mismatched_base_model_is_refused(tiny_model_dir, tmp_path):
+    nlp = encoder_nlp(tiny_model_dir)
+    nlp.to_disk(tmp_path / "pipeline")
+    other = build_tiny_model(tmp_path / "other", seed=1)
+    with pytest.raises(BaseModelError, match="does not match this pipeline"):
+        spacy.load(tmp_path / "pipeline", config={"components.llm.model.name": str(other)})
+
+
+def test_missing_base_model_error_says_how_to_point_at_it(tiny_model_dir, tmp_path):
+    base = shutil.copytree(tiny_model_dir, tmp_path / "base")
+    nlp = encoder_nlp(base)
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(base)
+    with pytest.raises(BaseModelError, match="components.llm.model.name"):
+        spacy.load(tmp_path / "pipeline")
+    moved = shutil.copytree(tiny_model_dir, tmp_path / "moved")
+    loaded = spacy.load(tmp_path / "pipeline", config={"components.llm.model.name": str(moved)})
+    assert loaded("Paris")._.trf_data is not None
+
+
+def test_relative_base_path_resolves_from_any_working_directory(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    shutil.copytree(tiny_model_dir, tmp_path / "base")
+    monkeypatch.chdir(tmp_path)
+    nlp = encoder_nlp("base")
+    nlp.to_disk(tmp_path / "pipeline")
+    monkeypatch.chdir(tmp_path / "pipeline")
+    assert spacy.load(tmp_path / "pipeline")("Paris")._.trf_data is not None
+
+
+def test_embedded_base_model_makes_the_pipeline_self_contained(tiny_model_dir, tmp_path):
+    base = shutil.copytree(tiny_model_dir, tmp_path / "base")
+    nlp = encoder_nlp(base, embed_base_model=True, dtype="bfloat16")
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(base)
+    loaded = spacy.load(tmp_path / "pipeline")
+    for before, after in zip(states(nlp), states(loaded)):
+        numpy.testing.assert_array_equal(before, after)
+
+
+def test_builtin_ner_learns_through_the_listener(tiny_model_dir):
+    random.seed(0)
+    nlp = spacy.util.load_model_from_config(
+        spacy.util.load_config_from_str(NER_CONFIG.replace("{name}", str(tiny_model_dir))),
+        auto_fill=True,
+    )
+    examples = [
+        Example.from_dict(nlp.make_doc("Obama visited Paris"), {"entities": [(0, 5, "PER")]}),
+        Example.from_dict(
+            nlp.make_doc("Merkel met Obama"), {"entities": [(0, 6, "PER"), (11, 16, "PER")]}
+        ),
+    ]
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 0.01
+    losses = []
+    for _ in range(40):
+        step = {}
+        nlp.update(examples, sgd=optimizer, losses=step)
+        losses.append(step["ner"])
+    assert losses[-1] < losses[0] / 4
+    assert [e.text for e in nlp("Obama visited Paris").ents] == ["Obama"]

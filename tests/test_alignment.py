@@ -1,0 +1,84 @@
+"""Every spaCy token gets a vector, whatever the whitespace and script; windows stitch back."""
+
+import numpy
+import pytest
+import spacy
+from conftest import encoder_nlp
+from spacy_transformers.layers.trfs2arrays import trfs2arrays
+from thinc.api import reduce_mean
+from tiny_models import tiny_tokenizer
+
+from spacy_lsllama.alignment import batch_pieces, best_window, encode_docs, window_starts
+
+TEXTS = [
+    "  leading spaces",
+    "trailing spaces   ",
+    "several    spaces between",
+    "new\nlines\n\nand\ttabs",
+    "emoji 🙂🙂 and 👍🏽 here",
+    "accents: café crème brûlée Zürich",
+    "CJK 北京は東京より大きい。",
+    " ",
+    "\n",
+    "x",
+]
+
+
+@pytest.fixture(scope="module")
+def nlp(tiny_model_dir):
+    return encoder_nlp(tiny_model_dir)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_every_token_gets_pieces(nlp, text):
+    doc = nlp(text)
+    lengths = doc._.trf_data.align.lengths
+    assert len(lengths) == len(doc)
+    assert (lengths >= 1).all()
+
+
+def test_listener_gives_one_vector_per_token(nlp):
+    pool = trfs2arrays(reduce_mean(), 1.0)
+    docs = list(nlp.pipe(TEXTS))
+    vectors = pool.predict([doc._.trf_data for doc in docs])
+    for doc, array in zip(docs, vectors):
+        assert array.shape == (len(doc), 64)
+        assert numpy.isfinite(array).all()
+
+
+def test_tokens_align_to_overlapping_pieces_not_the_next_word():
+    tokenizer = tiny_tokenizer()
+    doc = spacy.blank("en")("Obama visited Paris")
+    (pieces,) = encode_docs(tokenizer, [doc])
+    for token, aligned in zip(doc, pieces.token_pieces):
+        text = "".join(pieces.strings[i] for i in aligned).replace("Ġ", " ").strip()
+        assert text == token.text
+
+
+@pytest.mark.parametrize("length,window,stride", [(5, 8, 6), (20, 8, 6), (20, 8, 4), (33, 16, 12)])
+def test_windows_cover_every_piece_and_stitch_to_the_same_piece(length, window, stride):
+    starts = window_starts(length, window, stride)
+    assert starts[0] == 0 and starts[-1] + window >= length
+    owner = best_window(length, starts, window)
+    positions = numpy.arange(length)
+    assert (positions >= numpy.asarray(starts)[owner]).all()
+    assert (positions < numpy.asarray(starts)[owner] + window).all()
+    tokenizer = tiny_tokenizer()
+    doc = spacy.blank("en")(" ".join(["Paris"] * length))
+    docs = encode_docs(tokenizer, [doc, spacy.blank("en")("London")])
+    batch = batch_pieces(docs, window=window, stride=stride, pad_id=0)
+    flat_ids = batch.window_ids.reshape(-1)
+    for d, pieces in enumerate(docs):
+        n = len(pieces.ids)
+        assert (flat_ids[batch.gather[d, :n]] == pieces.ids).all()
+        assert (batch.keep[d, :n] == 1).all() and (batch.keep[d, n:] == 0).all()
+
+
+def test_long_document_is_windowed_and_every_token_gets_a_vector(tiny_model_dir):
+    nlp = encoder_nlp(tiny_model_dir, window=16, stride=12)
+    text = " ".join(["Barack Obama visited Paris and Berlin."] * 20)
+    doc = nlp(text)
+    states = doc._.trf_data.model_output.last_hidden_state
+    assert states.shape[1] > 16
+    assert (doc._.trf_data.align.lengths >= 1).all()
+    assert numpy.isfinite(states).all() and (numpy.abs(states).sum(-1) > 0).all()

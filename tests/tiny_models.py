@@ -1,0 +1,63 @@
+"""Tiny random decoders and tokenizers built at test time, saved like real checkpoints."""
+
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    AutoModel,
+    LlamaConfig,
+    MistralConfig,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+)
+
+TRAINING_TEXT = [
+    "Barack Obama visited Paris and Berlin with Angela Merkel last week.",
+    "Apple and Google opened offices in London, New York and Tokyo.",
+    "The café in Zürich serves crème brûlée; 北京 and 東京 are capitals. 🙂",
+    "Shares of Microsoft rose 3 percent on Tuesday, analysts said.",
+    "  Leading spaces, trailing spaces   and\nnewlines\n\tand tabs.  ",
+] * 4
+
+CONFIGS = {"llama": LlamaConfig, "mistral": MistralConfig, "qwen2": Qwen2Config}
+
+
+def tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer (like Llama 3, SmolLM2, Qwen2) trained in milliseconds."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<unk>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tokenizer.train_from_iterator(TRAINING_TEXT, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
+
+
+def build_tiny_model(path: Path, arch: str = "llama", *, seed: int = 0) -> Path:
+    """Save a tiny random decoder of the given architecture and its tokenizer to `path`."""
+    import torch
+
+    torch.manual_seed(seed)
+    tokenizer = tiny_tokenizer()
+    config = CONFIGS[arch](
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    model = AutoModel.from_config(config)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
