@@ -1,12 +1,31 @@
 """Registered architectures: the configs' interface to spacy-lsllama's models."""
 
+from collections.abc import Callable
+from functools import partial
+
+from spacy.ml.models.textcat import NEG_VALUE, resize_and_set_ref
 from spacy.tokens import Doc
 from spacy.util import registry
-from spacy_transformers.data_classes import FullTransformerBatch
-from thinc.api import Model
+from spacy_transformers.data_classes import FullTransformerBatch, TransformerData
+from spacy_transformers.layers import TransformerListener
+from thinc.api import (
+    Dropout,
+    Linear,
+    Model,
+    Softmax_v2,
+    chain,
+    glorot_uniform_init,
+    resizable,
+    with_array,
+)
+from thinc.layers.chain import init as init_chain
+from thinc.layers.resizable import resize_linear_weighted
+from thinc.types import Floats2d
 
-from .layers import EncoderSettings, LlamaTransformerModel
+from .layers import EncoderSettings
+from .layers.transformer_model import LlamaTransformerModel
 from .lora import LoraSettings
+from .pooling import pieces2vec
 
 
 @registry.architectures("spacy-lsllama.LlamaTransformer.v1")
@@ -46,3 +65,113 @@ def build_llama_transformer_v1(
         embed_base_model=embed_base_model,
     )
     return LlamaTransformerModel(settings)
+
+
+@registry.architectures("spacy-lsllama.TokenClassifier.v1")
+def build_token_classifier_v1(
+    tok2vec: Model[list[Doc], list[Floats2d]], dropout: float = 0.1, nO: int | None = None
+) -> Model[list[Doc], list[Floats2d]]:
+    """Tag probabilities for every token: dropout and a linear softmax head over token vectors.
+
+    tok2vec: token vectors, usually `spacy-transformers.TransformerListener.v1` reading the
+        shared encoder. nO: the number of tags, set from the labels at initialize.
+    The head starts from random (glorot) weights rather than spaCy's usual zeros, so the
+    encoder's LoRA adapters get a gradient from the first step.
+    """
+    output = Softmax_v2(nO=nO, init_W=glorot_uniform_init, normalize_outputs=True)
+    head = chain(Dropout(dropout), output)
+    model = chain(tok2vec, with_array(head))
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("output_layer", head.layers[-1])
+    return model
+
+
+# --- Sequence classification (text classification) architectures below this line. ---
+
+
+@registry.architectures("spacy-lsllama.PieceListener.v1")
+def build_piece_listener_v1(upstream: str = "*") -> Model[list[Doc], list[TransformerData]]:
+    """The shared encoder's per-doc piece states, unpooled: input for sequence pooling.
+
+    upstream: the encoder component's name, or "*" for the pipeline's only one.
+    """
+    return TransformerListener(upstream_name=upstream)
+
+
+@registry.architectures("spacy-lsllama.LabelSupervisedClassifier.v1")
+def build_label_supervised_classifier_v1(
+    tok2vec: Model[list[Doc], list[TransformerData]],
+    pooling: str = "max",
+    dropout: float = 0.1,
+    exclusive_classes: bool = True,
+    nO: int | None = None,
+) -> Model[list[Doc], Floats2d]:
+    """Label-supervised classification head: pool the pieces, dropout, project to the labels.
+
+    The model of spaCy's `textcat` (exclusive classes: softmax) and `textcat_multilabel`
+    (sigmoid). Either way the gradient spaCy sends, scores minus truths, is applied to the
+    logits, which trains with (binary) cross-entropy as in the paper.
+
+    tok2vec: the encoder's piece states, e.g. `spacy-lsllama.PieceListener.v1`.
+    pooling: "max" (best unmasked), "last" (best causal), "mean" or "first".
+    dropout: on the pooled vector; `spacy train` sets it from `[training] dropout`.
+    nO: the number of labels; null infers it from the labels at initialize.
+    """
+    fill_defaults = {"W": 0, "b": NEG_VALUE if exclusive_classes else 0}
+    output_layer = (
+        Softmax_v2(nO=nO, init_W=glorot_uniform_init) if exclusive_classes else Linear(nO=nO)
+    )
+    resizable_layer = resizable(
+        output_layer, resize_layer=partial(resize_linear_weighted, fill_defaults=fill_defaults)
+    )
+    head = resizable_layer if exclusive_classes else chain(resizable_layer, _sigmoid_on_logits())
+    model = chain(tok2vec, pieces2vec(pooling), Dropout(dropout), head)
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("output_layer", output_layer)
+    model.attrs["multi_label"] = not exclusive_classes
+    model.attrs["resize_output"] = partial(resize_and_set_ref, resizable_layer=resizable_layer)
+    if nO is not None:
+        model.set_dim("nO", nO)
+    model.init = _init_classifier
+    return model
+
+
+def _sigmoid_on_logits() -> Model[Floats2d, Floats2d]:
+    """Sigmoid scores whose gradient reaches the logits as is.
+
+    spaCy's gradient, scores minus truths, is then binary cross-entropy's; thinc's `Logistic`
+    would train squared error, whose gradient vanishes on confident mistakes.
+    """
+    return Model("sigmoid_on_logits", _sigmoid_on_logits_forward)
+
+
+def _sigmoid_on_logits_forward(
+    model: Model[Floats2d, Floats2d], X: Floats2d, is_train: bool
+) -> tuple[Floats2d, Callable[[Floats2d], Floats2d]]:
+    return model.ops.sigmoid(X, inplace=False), lambda dY: dY
+
+
+def _init_classifier(
+    model: Model[list[Doc], Floats2d], X: list[Doc] | None = None, Y: Floats2d | None = None
+) -> Model[list[Doc], Floats2d]:
+    if X is not None and Y is not None:
+        _check_targets(X, Y)
+    init_chain(model, X, Y)
+    return model
+
+
+def _check_targets(docs: list[Doc], Y: Floats2d) -> None:
+    """Refuse to train on targets that carry no label: the data and labels must meet."""
+    if not any(doc.cats for doc in docs):
+        raise ValueError(
+            f"None of the {len(docs)} examples used to initialize the text classifier has "
+            "doc.cats: there is nothing to learn. Check that the training corpus holds "
+            "category annotations (doc.cats)."
+        )
+    found = sorted({label for doc in docs for label, value in doc.cats.items() if value})
+    if found and not Y.any():
+        raise ValueError(
+            f"None of the text classifier's labels is positive in the {len(docs)} examples "
+            f"used to initialize it, whose categories are {found}. Check the labels given in "
+            "[initialize.components.<name>.labels] against the training corpus."
+        )

@@ -6,7 +6,8 @@ import torch
 from pipeline_configs import NER_CONFIG
 from spacy.training import Example
 
-from spacy_lsllama.layers import EncoderSettings, build_encoder, get_encoder
+from spacy_lsllama.layers import EncoderSettings, build_encoder
+from spacy_lsllama.layers.transformer_model import get_encoder
 from spacy_lsllama.lora import LoraSettings, adapter_state, load_adapter_state
 
 

@@ -16,7 +16,7 @@ from spacy_transformers.annotation_setters import null_annotation_setter
 from spacy_transformers.pipeline_component import Transformer
 from thinc.api import Model
 
-from ..layers import get_encoder, set_encoder
+from ..layers.transformer_model import get_encoder, set_encoder
 from ..serialization import read_encoder, write_encoder
 
 DEFAULT_CONFIG_STR = """

@@ -1,0 +1,156 @@
+"""The `lsllama_ner` component on a tiny random model: it learns, decodes validly, saves."""
+
+import random
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from spacy.training import Example
+
+NER_CONFIG = """
+[nlp]
+lang = "en"
+pipeline = ["llm", "ner"]
+
+[components]
+
+[components.llm]
+factory = "lsllama_transformer"
+
+[components.llm.model]
+@architectures = "spacy-lsllama.LlamaTransformer.v1"
+name = "{name}"
+bidirectional = true
+
+[components.llm.model.lora]
+@misc = "spacy-lsllama.LoRA.v1"
+r = 4
+
+[components.ner]
+factory = "lsllama_ner"
+scheme = "{scheme}"
+"""
+
+PEOPLE = ["Obama", "Merkel", "Macron", "Trudeau"]
+PLACES = ["Paris", "Berlin", "Tokyo", "London"]
+
+
+def generated_examples(nlp, n: int = 16, seed: int = 0) -> list[Example]:
+    """Sentences like 'Merkel visited Tokyo .' with PER and LOC entities."""
+    rng = random.Random(seed)
+    examples = []
+    for _ in range(n):
+        person, place = rng.choice(PEOPLE), rng.choice(PLACES)
+        text = f"{person} visited {place} today"
+        entities = [(0, len(person), "PER"), (len(person) + 9, len(person) + 9 + len(place), "LOC")]
+        examples.append(Example.from_dict(nlp.make_doc(text), {"entities": entities}))
+    return examples
+
+
+def make_nlp(tiny_model_dir, scheme="BIO"):
+    config = spacy.util.load_config_from_str(
+        NER_CONFIG.replace("{name}", str(tiny_model_dir)).replace("{scheme}", scheme)
+    )
+    return spacy.util.load_model_from_config(config, auto_fill=True)
+
+
+def train(nlp, examples, steps=150, learn_rate=0.003):
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = learn_rate
+    losses = []
+    for _ in range(steps):
+        step = {}
+        nlp.update(examples, sgd=optimizer, losses=step)
+        losses.append(step["ner"])
+    return losses
+
+
+@pytest.mark.parametrize("scheme", ["BIO", "BILUO"])
+def test_training_drives_loss_down_and_gets_training_spans_right(tiny_model_dir, scheme):
+    nlp = make_nlp(tiny_model_dir, scheme)
+    examples = generated_examples(nlp)
+    losses = train(nlp, examples)
+    assert losses[-1] < losses[0] / 10
+    scores = nlp.evaluate(examples)
+    assert scores["ents_f"] == 1.0
+    assert set(scores["ents_per_type"]) == {"PER", "LOC"}
+
+
+def test_predicted_entities_carry_confidence(tiny_model_dir):
+    nlp = make_nlp(tiny_model_dir)
+    train(nlp, generated_examples(nlp), steps=30)
+    doc = nlp("Macron visited Berlin today")
+    assert doc.ents
+    assert all(0.0 < ent._.score <= 1.0 for ent in doc.ents)
+
+
+def test_untrained_decoding_gives_valid_spans(tiny_model_dir):
+    nlp = make_nlp(tiny_model_dir)
+    nlp.initialize(lambda: generated_examples(nlp))
+    for doc in nlp.pipe(["Obama visited Paris today", " ", "", "Tokyo , Tokyo and Berlin ."]):
+        for ent in doc.ents:
+            assert ent.label_ in ("PER", "LOC") and len(ent) >= 1
+
+
+def test_round_trip_gives_identical_entities_and_scores(tiny_model_dir, tmp_path):
+    nlp = make_nlp(tiny_model_dir)
+    train(nlp, generated_examples(nlp), steps=30)
+    texts = ["Merkel visited London today", "Trudeau visited Paris today"]
+    nlp.to_disk(tmp_path / "pipeline")
+    assert (tmp_path / "pipeline" / "ner" / "model.safetensors").exists()
+    loaded = spacy.load(tmp_path / "pipeline")
+    for before, after in zip(nlp.pipe(texts), loaded.pipe(texts)):
+        assert [(e.text, e.label_) for e in before.ents] == [(e.text, e.label_) for e in after.ents]
+        numpy.testing.assert_allclose(
+            [e._.score for e in before.ents], [e._.score for e in after.ents], rtol=1e-6
+        )
+
+
+def test_spans_key_writes_doc_spans_and_scores_them(tiny_model_dir):
+    config = spacy.util.load_config_from_str(
+        NER_CONFIG.replace("{name}", str(tiny_model_dir)).replace("{scheme}", "BIO")
+    )
+    config["components"]["ner"]["spans_key"] = "llm_ents"
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    examples = []
+    for eg in generated_examples(nlp):
+        reference = eg.reference
+        reference.spans["llm_ents"] = list(reference.ents)
+        reference.ents = []
+        examples.append(Example(nlp.make_doc(reference.text), reference))
+    train(nlp, examples)
+    doc = nlp("Obama visited Tokyo today")
+    assert not doc.ents
+    assert [(s.text, s.label_) for s in doc.spans["llm_ents"]] == [("Obama", "PER"), ("Tokyo", "LOC")]
+    assert nlp.evaluate(examples)["spans_llm_ents_f"] == 1.0
+
+
+def test_training_data_without_entities_gives_a_clear_error(tiny_model_dir):
+    nlp = make_nlp(tiny_model_dir)
+    examples = [Example.from_dict(nlp.make_doc("nothing here"), {"entities": []})]
+    with pytest.raises(ValueError, match="No entity labels found"):
+        nlp.initialize(lambda: examples)
+
+
+def test_trains_with_spacy_train_from_a_config(tiny_model_dir, tmp_path):
+    """The shipped configs/ner.cfg trains end to end through `spacy train`."""
+    from spacy.cli.train import train as spacy_train
+
+    nlp = spacy.blank("en")
+    db = DocBin(docs=[eg.reference for eg in generated_examples(nlp, n=8)])
+    db.to_disk(tmp_path / "train.spacy")
+    spacy_train(
+        "configs/ner.cfg",
+        tmp_path / "out",
+        overrides={
+            "paths.base_model": str(tiny_model_dir),
+            "paths.train": str(tmp_path / "train.spacy"),
+            "paths.dev": str(tmp_path / "train.spacy"),
+            "training.max_steps": 4,
+            "training.eval_frequency": 2,
+        },
+    )
+    loaded = spacy.load(tmp_path / "out" / "model-last")
+    assert loaded.pipe_names == ["llm", "ner"]
+    assert loaded.get_pipe("llm").model.attrs["settings"].bidirectional
