@@ -64,12 +64,16 @@ def test_biluo_converts_to_bio_and_back_to_the_same_spans():
     biluo = ["B-PER", "L-PER", "O", "U-LOC", "U-LOC", "B-ORG", "I-ORG", "L-ORG"]
     bio = biluo_to_scheme(biluo, "BIO")
     assert bio == ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "B-ORG", "I-ORG", "I-ORG"]
-    assert scheme_to_spans(bio) == scheme_to_spans(biluo) == [
-        (0, 2, "PER"),
-        (3, 4, "LOC"),
-        (4, 5, "LOC"),
-        (5, 8, "ORG"),
-    ]
+    assert (
+        scheme_to_spans(bio)
+        == scheme_to_spans(biluo)
+        == [
+            (0, 2, "PER"),
+            (3, 4, "LOC"),
+            (4, 5, "LOC"),
+            (5, 8, "ORG"),
+        ]
+    )
 
 
 def test_unknown_gold_tags_become_missing():

@@ -122,7 +122,10 @@ def test_spans_key_writes_doc_spans_and_scores_them(tiny_model_dir):
     train(nlp, examples)
     doc = nlp("Obama visited Tokyo today")
     assert not doc.ents
-    assert [(s.text, s.label_) for s in doc.spans["llm_ents"]] == [("Obama", "PER"), ("Tokyo", "LOC")]
+    assert [(s.text, s.label_) for s in doc.spans["llm_ents"]] == [
+        ("Obama", "PER"),
+        ("Tokyo", "LOC"),
+    ]
     assert nlp.evaluate(examples)["spans_llm_ents_f"] == 1.0
 
 
