@@ -136,15 +136,16 @@ def test_training_data_without_entities_gives_a_clear_error(tiny_model_dir):
         nlp.initialize(lambda: examples)
 
 
-def test_trains_with_spacy_train_from_a_config(tiny_model_dir, tmp_path):
-    """The shipped configs/ner.cfg trains end to end through `spacy train`."""
+@pytest.mark.parametrize("config", ["configs/ner.cfg", "configs/ner_transition.cfg"])
+def test_trains_with_spacy_train_from_a_config(tiny_model_dir, tmp_path, config):
+    """The shipped configs train end to end through `spacy train`, causal override too."""
     from spacy.cli.train import train as spacy_train
 
     nlp = spacy.blank("en")
     db = DocBin(docs=[eg.reference for eg in generated_examples(nlp, n=8)])
     db.to_disk(tmp_path / "train.spacy")
     spacy_train(
-        "configs/ner.cfg",
+        config,
         tmp_path / "out",
         overrides={
             "paths.base_model": str(tiny_model_dir),
@@ -152,8 +153,9 @@ def test_trains_with_spacy_train_from_a_config(tiny_model_dir, tmp_path):
             "paths.dev": str(tmp_path / "train.spacy"),
             "training.max_steps": 4,
             "training.eval_frequency": 2,
+            "components.llm.model.bidirectional": False,
         },
     )
     loaded = spacy.load(tmp_path / "out" / "model-last")
     assert loaded.pipe_names == ["llm", "ner"]
-    assert loaded.get_pipe("llm").model.attrs["settings"].bidirectional
+    assert not loaded.get_pipe("llm").model.attrs["settings"].bidirectional

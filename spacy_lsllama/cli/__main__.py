@@ -1,0 +1,5 @@
+"""Run the app as ``python -m spacy_lsllama.cli``."""
+
+from . import main
+
+main()
