@@ -38,6 +38,7 @@ def build_llama_transformer_v1(
     gradient_checkpointing: bool = False,
     window: int = 512,
     stride: int = 384,
+    rows_per_forward: int = 8,
     embed_base_model: bool = False,
 ) -> Model[list[Doc], FullTransformerBatch]:
     """A Llama-family decoder as a shared encoder (LS-unLLaMA, or LS-LLaMA when causal).
@@ -51,6 +52,8 @@ def build_llama_transformer_v1(
     window, stride: documents longer than `window` pieces run as overlapping windows every
         `stride` pieces (window/2 <= stride <= window), stitched so each piece keeps the
         state from the window where it has most context.
+    rows_per_forward: windows per forward pass, longest first, each chunk cut to its own
+        longest window, so mixed lengths compute little padding.
     embed_base_model: save the full base weights with the pipeline (self-contained).
     """
     settings = EncoderSettings(
@@ -62,6 +65,7 @@ def build_llama_transformer_v1(
         gradient_checkpointing=gradient_checkpointing,
         window=window,
         stride=stride,
+        rows_per_forward=rows_per_forward,
         embed_base_model=embed_base_model,
     )
     return LlamaTransformerModel(settings)

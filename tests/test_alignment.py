@@ -82,3 +82,15 @@ def test_long_document_is_windowed_and_every_token_gets_a_vector(tiny_model_dir)
     assert states.shape[1] > 16
     assert (doc._.trf_data.align.lengths >= 1).all()
     assert numpy.isfinite(states).all() and (numpy.abs(states).sum(-1) > 0).all()
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_length_sorted_chunks_give_the_same_states_as_one_doc_at_a_time(
+    tiny_model_dir, bidirectional
+):
+    nlp = encoder_nlp(tiny_model_dir, bidirectional=bidirectional, rows_per_forward=2)
+    texts = ["Paris", "Obama visited Paris and Berlin.", "x y", "Apple opened offices in Tokyo."]
+    together = [doc._.trf_data.model_output.last_hidden_state[0] for doc in nlp.pipe(texts)]
+    for text, states in zip(texts, together):
+        alone = nlp(text)._.trf_data.model_output.last_hidden_state[0]
+        numpy.testing.assert_allclose(states[: len(alone)], alone, atol=1e-5)

@@ -27,9 +27,12 @@ class EncoderSettings:
     gradient_checkpointing: bool = False
     window: int = 512
     stride: int = 384
+    rows_per_forward: int = 8
     embed_base_model: bool = False
 
     def __post_init__(self) -> None:
+        if self.rows_per_forward < 1:
+            raise ValueError(f"rows_per_forward must be at least 1, got {self.rows_per_forward}")
         if not self.window // 2 <= self.stride <= self.window:
             raise ValueError(
                 f"stride must lie between window/2 and window, got window={self.window}, "
@@ -67,13 +70,28 @@ class LlamaEncoder(torch.nn.Module):
         gather: torch.Tensor,
         keep: torch.Tensor,
     ) -> torch.Tensor:
-        """Final-layer states (docs, pieces, hidden) in float32, stitched from windows."""
+        """Final-layer states (docs, pieces, hidden) in float32, stitched from windows.
+
+        Windows run longest first, `rows_per_forward` at a time, each chunk cut to its own
+        longest row: a batch of mixed lengths then computes little padding.
+        """
+        lengths = attention_mask.sum(dim=1)
+        n_windows, width = input_ids.shape
+        states = torch.zeros(
+            (n_windows, width, self.hidden_size), dtype=torch.float32, device=input_ids.device
+        )
+        order = torch.argsort(lengths, descending=True, stable=True)
+        for rows in order.split(self.settings.rows_per_forward):
+            n = int(lengths[rows].max())
+            states[rows, :n] = self._states(input_ids[rows, :n], attention_mask[rows, :n])
+        return states.reshape(-1, self.hidden_size)[gather] * keep.unsqueeze(-1)
+
+    def _states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         mask = attention_mask
         if self.settings.bidirectional:
             mask = padding_mask_4d(attention_mask, self.model.dtype)
         output = self.model(input_ids=input_ids, attention_mask=mask, use_cache=False)
-        states = output.last_hidden_state.float().reshape(-1, self.hidden_size)
-        return states[gather] * keep.unsqueeze(-1)
+        return output.last_hidden_state.float()
 
 
 def build_encoder(settings: EncoderSettings, base: BaseModel | None = None) -> LlamaEncoder:

@@ -29,6 +29,7 @@ attn_implementation = "sdpa"
 gradient_checkpointing = false
 window = 512
 stride = 384
+rows_per_forward = 8
 embed_base_model = false
 
 [model.lora]

@@ -1,0 +1,343 @@
+"""Shared helpers for the benchmarks: data, threads, timing, FLOP counts and result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+
+
+def conll_dir() -> Path:
+    """CoNLL-2003: $LSLLAMA_CONLL_DIR, else the project's assets, else the shared copy."""
+    if os.environ.get("LSLLAMA_CONLL_DIR"):
+        return Path(os.environ["LSLLAMA_CONLL_DIR"])
+    assets = REPO_DIR / "assets" / "conll2003"
+    return assets if (assets / "eng.testb").is_file() else Path("/work/shared/datasets/conll2003")
+
+
+CONLL_DIR = conll_dir()
+CONLL_TEST = CONLL_DIR / "eng.testb"
+CONLL_TRAIN = CONLL_DIR / "eng.train"
+NER_CONFIG = REPO_DIR / "configs" / "ner.cfg"
+TAGS = ["O"] + [f"{p}-{label}" for label in ("LOC", "MISC", "ORG", "PER") for p in "BI"]
+LORA = {"r": 12, "alpha": 32, "dropout": 0.1, "targets": ["q_proj", "k_proj", "v_proj", "o_proj"]}
+
+
+STARTED = time.perf_counter()
+
+
+def log(message: str) -> None:
+    """A progress line with the seconds since the benchmarks started."""
+    print(f"[{time.perf_counter() - STARTED:6.0f} s] {message}", flush=True)
+
+
+def default_threads() -> int:
+    """Threads for every method: OMP_NUM_THREADS when set, else 2."""
+    return int(os.environ.get("OMP_NUM_THREADS") or 2)
+
+
+def set_threads(threads: int) -> None:
+    """Use the same number of torch threads everywhere, and keep library warnings quiet."""
+    import torch
+
+    torch.set_num_threads(threads)
+    warnings.filterwarnings("ignore")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+
+
+# Data ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sentence:
+    """One CoNLL sentence: its words and their IOB2 entity tags."""
+
+    words: list[str]
+    tags: list[str]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+
+def load_sentences(path: Path, limit: int | None = None, block: int | None = 64) -> list[Sentence]:
+    """CoNLL-2003 sentences with IOB2 tags; `limit` takes evenly spread blocks of them.
+
+    Blocks of consecutive sentences keep the file's local mix of lengths (which sets the
+    padding of a batch) while covering the whole file; block=None takes the first `limit`
+    sentences (and reads no further). No limit (or 0) takes every sentence.
+    """
+    import spacy
+
+    from spacy_lsllama.convert import read_conll
+
+    vocab = spacy.blank("en").vocab
+    sentences = []
+    for doc in read_conll(path, vocab=vocab, scheme="iob1"):
+        tags = [f"{t.ent_iob_}-{t.ent_type_}" if t.ent_type_ else "O" for t in doc]
+        sentences.append(Sentence([t.text for t in doc], tags))
+        if block is None and limit and len(sentences) >= limit:
+            break
+    return sentences if block is None else spread(sentences, limit, block)
+
+
+def spread(items: list[Any], limit: int | None, block: int) -> list[Any]:
+    """`limit` items as blocks of `block` consecutive items, evenly spaced over `items`."""
+    if not limit or limit >= len(items):
+        return items
+    n_blocks = -(-limit // block)
+    gap = (len(items) - block) / max(n_blocks - 1, 1)
+    starts = [round(k * gap) for k in range(n_blocks)]
+    return [item for start in starts for item in items[start : start + block]][:limit]
+
+
+def gold_docs(nlp: Any, sentences: Sequence[Sentence]) -> list[Any]:
+    """Gold spaCy docs (entities set) for the sentences, on nlp's vocab."""
+    from spacy.tokens import Doc
+    from spacy.training import biluo_tags_to_spans, iob_to_biluo
+
+    docs = []
+    for sentence in sentences:
+        spaces = [True] * (len(sentence.words) - 1) + [False]
+        doc = Doc(nlp.vocab, words=sentence.words, spaces=spaces)
+        doc.ents = biluo_tags_to_spans(doc, iob_to_biluo(sentence.tags))
+        docs.append(doc)
+    return docs
+
+
+def word_count(sentences: Sequence[Sentence]) -> int:
+    return sum(len(s.words) for s in sentences)
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# Models --------------------------------------------------------------------------------------
+
+
+def tiny_base_model(path: Path) -> Path:
+    """A tiny random Llama prepared like a real base dir (tokenizer saved with a pad token)."""
+    sys.path.insert(0, str(REPO_DIR / "tests"))
+    from tiny_models import build_tiny_model
+
+    from spacy_lsllama.tokenization import load_tokenizer
+
+    build_tiny_model(path, "llama")
+    load_tokenizer(path).save_pretrained(path)
+    return path
+
+
+def hf_tokenizer(base: Path) -> Any:
+    """The base model's fast tokenizer with a pad token and right padding."""
+    from spacy_lsllama.tokenization import load_tokenizer
+
+    return load_tokenizer(base)
+
+
+def hf_token_classifier(base: Path, num_labels: int, *, bidirectional: bool = True) -> Any:
+    """The paper's model: LlamaForTokenClassification, unmasked, with peft LoRA (q/k/v/o)."""
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForTokenClassification
+
+    model = AutoModelForTokenClassification.from_pretrained(
+        str(base), num_labels=num_labels, attn_implementation="sdpa", torch_dtype="float32"
+    )
+    if bidirectional:
+        for module in model.modules():
+            if hasattr(module, "is_causal"):
+                module.is_causal = False
+    config = LoraConfig(
+        task_type=TaskType.TOKEN_CLS,
+        r=LORA["r"],
+        lora_alpha=LORA["alpha"],
+        lora_dropout=LORA["dropout"],
+        target_modules=LORA["targets"],
+    )
+    return get_peft_model(model, config)
+
+
+# FLOPs ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class FlopModel:
+    """FLOPs of a decoder forward: 2 per weight per token plus the attention products."""
+
+    linear_params: int
+    layers: int
+    attention_width: int
+
+    def sequence(self, length: int) -> float:
+        """FLOPs for one sequence of `length` pieces attending to all of its pieces."""
+        return length * (
+            2.0 * self.linear_params + 4.0 * self.layers * length * self.attention_width
+        )
+
+    def total(self, lengths: Sequence[int]) -> float:
+        return sum(self.sequence(n) for n in lengths)
+
+
+def flop_model(model: Any) -> FlopModel:
+    """Count matrix weights (LoRA adapters included, embeddings and norms excluded)."""
+    config = model.config
+    linear = sum(
+        p.numel() for name, p in model.named_parameters() if p.dim() == 2 and "embed" not in name
+    )
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return FlopModel(linear, config.num_hidden_layers, config.num_attention_heads * head_dim)
+
+
+# Timing and memory ---------------------------------------------------------------------------
+
+
+@contextmanager
+def timer(into: dict[str, float], key: str) -> Iterator[None]:
+    """Add the elapsed wall time of the block to into[key]."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        into[key] = into.get(key, 0.0) + time.perf_counter() - start
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far.
+
+    Linux's VmHWM starts afresh at exec; ru_maxrss would carry over the RSS of the parent
+    that forked a worker, so it is only the fallback.
+    """
+    import resource
+
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    import platform
+
+    import torch
+
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+# Results -------------------------------------------------------------------------------------
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(fmt(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_results(out_dir: Path, name: str, data: dict[str, Any], markdown: str) -> None:
+    """Write name.json and name.md under out_dir and echo the Markdown."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    (out_dir / f"{name}.md").write_text(markdown.rstrip() + "\n")
+    print(markdown.rstrip() + "\n", flush=True)
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if not numerator or not denominator:
+        return None
+    return numerator / denominator
+
+
+# Running pipelines ---------------------------------------------------------------------------
+
+WARMUP_SENTENCES = 16
+
+
+@dataclass
+class PipeRun:
+    """One timed nlp.pipe pass."""
+
+    seconds: float
+    docs: list[Any]
+
+
+def time_pipe(
+    nlp: Any,
+    texts: Sequence[str],
+    batch_size: int,
+    context: Callable[[], AbstractContextManager] = nullcontext,
+) -> PipeRun:
+    """Warm up on a few texts, then time nlp.pipe over all of them."""
+    with context():
+        list(nlp.pipe(texts[:WARMUP_SENTENCES], batch_size=batch_size))
+        seconds, docs = timed(lambda: list(nlp.pipe(texts, batch_size=batch_size)))
+    return PipeRun(seconds, docs)
+
+
+def entity_f1(docs: Sequence[Any], sentences: Sequence[Sentence], nlp: Any) -> float:
+    """Entity F1 in % (seqeval, conlleval rules) of predicted docs against the gold sentences."""
+    from spacy.training import Example
+
+    from spacy_lsllama.evaluation import ner_scores
+
+    examples = [Example(doc, gold) for doc, gold in zip(docs, gold_docs(nlp, sentences))]
+    return 100 * ner_scores(examples)["f1"]
+
+
+def agreement(docs: Sequence[Any], reference: Sequence[Any]) -> float:
+    """F1 between two runs' entity sets: 1.0 means identical predictions."""
+
+    def entities(batch: Sequence[Any]) -> set[tuple[int, int, int, str]]:
+        return {
+            (i, e.start_char, e.end_char, e.label_) for i, d in enumerate(batch) for e in d.ents
+        }
+
+    ours, theirs = entities(docs), entities(reference)
+    if not ours and not theirs:
+        return 1.0
+    return 2 * len(ours & theirs) / (len(ours) + len(theirs))

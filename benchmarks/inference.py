@@ -1,0 +1,420 @@
+"""Inference words/s on CoNLL-2003 test: spacy-lsllama vs spacy-transformers vs the HF path.
+
+(a) lsllama: the `lsllama_transformer` + `lsllama_ner` pipeline (trained via --pipeline, or
+    built untrained from configs/ner.cfg: speed does not depend on the weights).
+(b) spacy-transformers: the same base model in its stock `transformer` component with a
+    listener-based spaCy `ner` (causal, as stock transformers runs a decoder).
+(c) Hugging Face: the paper's path, LlamaForTokenClassification unmasked with a 4D padding
+    mask, peft LoRA, batches of 8 padded to the longest, under torch.no_grad().
+
+All run in this process with the same torch threads; ratios compare numbers from this run.
+Then for (a): useful FLOP/s against the matmul peak, padding, a time breakdown by stage, and
+the inference levers (inference_mode, bfloat16, merged LoRA, int8) with their accuracy.
+
+    python benchmarks/inference.py --base-model models/smollm2-135m [--pipeline PATH] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import tempfile
+import traceback
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from breakdown import Padding, breakdown, padding, padding_fraction, piece_lengths
+from common import (
+    CONLL_TEST,
+    NER_CONFIG,
+    RESULTS_DIR,
+    TAGS,
+    WARMUP_SENTENCES,
+    FlopModel,
+    Sentence,
+    chunks,
+    default_threads,
+    entity_f1,
+    flop_model,
+    gold_docs,
+    hf_token_classifier,
+    hf_tokenizer,
+    load_sentences,
+    log,
+    machine,
+    markdown_table,
+    ratio,
+    set_threads,
+    spread,
+    time_pipe,
+    timed,
+    tiny_base_model,
+    word_count,
+    write_results,
+)
+from levers import measure_levers, report_levers
+from matmul_peak import measure as measure_peak
+
+STOCK_CONFIG = """
+[nlp]
+lang = "en"
+pipeline = ["transformer", "ner"]
+
+[components]
+
+[components.transformer]
+factory = "transformer"
+max_batch_items = 4096
+
+[components.transformer.model]
+@architectures = "spacy-transformers.TransformerModel.v3"
+name = {name}
+tokenizer_config = {"use_fast": true}
+mixed_precision = false
+
+[components.transformer.model.get_spans]
+@span_getters = "spacy-transformers.strided_spans.v1"
+window = 128
+stride = 96
+
+[components.ner]
+factory = "ner"
+
+[components.ner.model]
+@architectures = "spacy.TransitionBasedParser.v2"
+state_type = "ner"
+extra_state_tokens = false
+hidden_width = 64
+maxout_pieces = 2
+use_upper = false
+
+[components.ner.model.tok2vec]
+@architectures = "spacy-transformers.TransformerListener.v1"
+grad_factor = 1.0
+
+[components.ner.model.tok2vec.pooling]
+@layers = "reduce_mean.v1"
+"""
+
+
+# Pipelines -----------------------------------------------------------------------------------
+
+
+def initialize(nlp: Any, sentences: Sequence[Sentence]) -> Any:
+    """Initialize a pipeline's weights and labels from gold sentences."""
+    from spacy.training import Example
+
+    golds = gold_docs(nlp, sentences)
+    nlp.initialize(lambda: [Example(nlp.make_doc(doc.text), doc) for doc in golds])
+    return nlp
+
+
+def lsllama_pipeline(base: Path, pipeline: Path | None, sentences: Sequence[Sentence]) -> Any:
+    """(a): the trained pipeline, or configs/ner.cfg initialized with the base model."""
+    import spacy
+
+    if pipeline is not None:
+        return spacy.load(pipeline)
+    config = spacy.util.load_config(NER_CONFIG, overrides={"paths.base_model": str(base)})
+    return initialize(spacy.util.load_model_from_config(config, auto_fill=True), sentences)
+
+
+def stock_pipeline(base: Path, sentences: Sequence[Sentence]) -> Any:
+    """(b): spacy-transformers' own transformer component and a listening spaCy ner."""
+    import spacy
+
+    text = STOCK_CONFIG.replace("{name}", json.dumps(str(base)))
+    config = spacy.util.load_config_from_str(text)
+    return initialize(spacy.util.load_model_from_config(config, auto_fill=True), sentences)
+
+
+def base_of(pipeline: Path) -> Path:
+    """The base model a trained lsllama pipeline refers to."""
+    import spacy
+
+    config = spacy.util.load_config(pipeline / "config.cfg", interpolate=True)
+    return Path(config["components"]["llm"]["model"]["name"])
+
+
+# The Hugging Face reference path (c) ---------------------------------------------------------
+
+
+def hf_reference(base: Path, texts: Sequence[str], batch_size: int = 8) -> dict[str, Any]:
+    """The paper's inference loop: tokenize a batch, pad to longest, forward, argmax."""
+    import torch
+
+    from spacy_lsllama.unmasking import padding_mask_4d
+
+    tokenizer = hf_tokenizer(base)
+    model = hf_token_classifier(base, len(TAGS)).eval()
+    lengths: list[int] = []
+    computed = Padding()
+
+    def run(batches: Sequence[Sequence[str]], record: bool) -> None:
+        with torch.no_grad():
+            for batch in batches:
+                enc = tokenizer(list(batch), padding="longest", return_tensors="pt")
+                mask = padding_mask_4d(enc["attention_mask"], model.dtype)
+                logits = model(input_ids=enc["input_ids"], attention_mask=mask).logits
+                logits.argmax(-1).tolist()
+                if record:
+                    lengths.extend(enc["attention_mask"].sum(1).tolist())
+                    computed.add(int(enc["attention_mask"].sum()), *enc["input_ids"].shape)
+
+    batches = list(chunks(texts, batch_size))
+    run(list(chunks(texts[:WARMUP_SENTENCES], batch_size)), record=False)
+    seconds, _ = timed(lambda: run(batches, record=True))
+    return {"seconds": seconds, "lengths": lengths, "flops": flop_model(model), "padding": computed}
+
+
+# Putting it together -------------------------------------------------------------------------
+
+
+def throughput(
+    seconds: float, words: int, flops: FlopModel, lengths: Sequence[int], padded: Padding
+) -> dict:
+    """Words/s, useful GFLOP/s (real pieces only) and computed GFLOP/s (padding included)."""
+    return {
+        "seconds": seconds,
+        "words_per_s": words / seconds,
+        "useful_gflops_per_s": flops.total(lengths) / seconds / 1e9,
+        "computed_gflops_per_s": flops.total(padded.widths) / seconds / 1e9,
+        **padded.counts(),
+    }
+
+
+def measure_lsllama(nlp: Any, sentences: Sequence[Sentence], args: argparse.Namespace) -> dict:
+    """(a): words/s, useful FLOP/s, padding and (trained) F1."""
+    from spacy_lsllama.layers.transformer_model import get_encoder
+
+    texts = [s.text for s in sentences]
+    flops = flop_model(get_encoder(nlp.get_pipe("llm").model).model)
+    run = time_pipe(nlp, texts, args.batch_size)
+    padded = padding(nlp, texts, args.batch_size)
+    result = {
+        **throughput(run.seconds, word_count(sentences), flops, piece_lengths(nlp, texts), padded),
+        "f1": entity_f1(run.docs, sentences, nlp) if args.pipeline else None,
+        "flop_model": asdict(flops),
+    }
+    log(f"(a) spacy-lsllama: {result['words_per_s']:.1f} words/s")
+    return result
+
+
+def measure_stock(base: Path, sentences: Sequence[Sentence], batch_size: int) -> dict[str, Any]:
+    """(b), or the error that stops spacy-transformers from running the base model."""
+    try:
+        nlp = stock_pipeline(base, sentences)
+        run = time_pipe(nlp, [s.text for s in sentences], batch_size)
+    except Exception as err:
+        error = "".join(traceback.format_exception_only(type(err), err)).strip()[:1000]
+        log(f"(b) spacy-transformers failed: {error.splitlines()[-1]}")
+        return {"error": error}
+    result = {"seconds": run.seconds, "words_per_s": word_count(sentences) / run.seconds}
+    log(f"(b) spacy-transformers: {result['words_per_s']:.1f} words/s")
+    return result
+
+
+def measure_hf(base: Path, sentences: Sequence[Sentence]) -> dict[str, Any]:
+    """(c), with useful FLOP/s and padding."""
+    hf = hf_reference(base, [s.text for s in sentences])
+    words = word_count(sentences)
+    result = throughput(hf["seconds"], words, hf["flops"], hf["lengths"], hf["padding"])
+    log(f"(c) Hugging Face reference: {result['words_per_s']:.1f} words/s")
+    return result
+
+
+def measure(args: argparse.Namespace, peak_gflops: float | None = None) -> dict[str, Any]:
+    """All inference measurements of one run, in one process."""
+    if peak_gflops is None:
+        peak_gflops = measure_peak(args.quick)["peak_gflops"]
+    sentences = load_sentences(args.data, args.limit)
+    log(f"inference on {len(sentences)} sentences, {args.base_model}")
+    nlp = lsllama_pipeline(args.base_model, args.pipeline, sentences)
+    a = measure_lsllama(nlp, sentences, args)
+    a["peak_fraction"] = a["useful_gflops_per_s"] / peak_gflops
+    part = spread(sentences, args.breakdown_limit, 64)
+    stages = breakdown(nlp, [s.text for s in part], args.batch_size)
+    log(f"(a) time breakdown done ({len(part)} sentences)")
+    b = measure_stock(args.base_model, sentences, args.batch_size)
+    gc.collect()
+    c = measure_hf(args.base_model, sentences)
+    gc.collect()
+    c["peak_fraction"] = c["useful_gflops_per_s"] / peak_gflops
+    lever_part = spread(sentences, args.lever_limit, 64)
+    levers = measure_levers(nlp, lever_part, args.batch_size, args.pipeline is not None)
+    return {
+        "sentences": len(sentences),
+        "words": word_count(sentences),
+        "batch_size": args.batch_size,
+        "base_model": str(args.base_model),
+        "pipeline": str(args.pipeline) if args.pipeline else None,
+        "peak_gflops": peak_gflops,
+        "machine": machine(),
+        "lsllama": a,
+        "stock": b,
+        "hf": c,
+        "ratios": {
+            "lsllama_vs_hf": ratio(a["words_per_s"], c["words_per_s"]),
+            "lsllama_vs_stock": ratio(a["words_per_s"], b.get("words_per_s")),
+        },
+        "breakdown": {"sentences": len(part), "seconds": stages},
+        "levers": {"sentences": len(lever_part), "rows": levers},
+    }
+
+
+# Report --------------------------------------------------------------------------------------
+
+METHODS = {
+    "lsllama": "(a) spacy-lsllama: lsllama_transformer + lsllama_ner",
+    "stock": "(b) spacy-transformers: transformer + listener ner (causal)",
+    "hf": "(c) HF LlamaForTokenClassification + peft, batch 8",
+}
+
+
+def method_rows(result: dict[str, Any]) -> list[list[Any]]:
+    a = result["lsllama"]
+    return [
+        [
+            label,
+            m.get("words_per_s"),
+            ratio(m.get("words_per_s"), a["words_per_s"]),
+            m.get("useful_gflops_per_s"),
+            m.get("peak_fraction"),
+            m.get("computed_gflops_per_s"),
+            padding_fraction(m),
+            m.get("f1"),
+        ]
+        for label, m in ((METHODS[key], result[key]) for key in METHODS)
+    ]
+
+
+def report(result: dict[str, Any]) -> str:
+    """The Markdown report: throughput, ratios, FLOP/s, breakdown and levers."""
+    a, ratios = result["lsllama"], result["ratios"]
+    headers = ["method", "words/s", "× (a)", "useful GFLOP/s", "of peak", "computed GFLOP/s",
+               "padding", "F1 (%)"]  # fmt: skip
+    lines = [
+        f"## Inference: CoNLL-2003 test, {result['sentences']} sentences, {result['words']} words",
+        "",
+        f"{result['machine']['torch_threads']} torch threads, nlp.pipe batch_size "
+        f"{result['batch_size']}, base `{result['base_model']}`, pipeline "
+        f"`{result['pipeline'] or 'untrained (configs/ner.cfg)'}`; matmul peak "
+        f"{result['peak_gflops']:.1f} GFLOP/s measured in the same process.",
+        "",
+        markdown_table(headers, method_rows(result)),
+        "",
+        f"**(a)/(c) = {_x(ratios['lsllama_vs_hf'])}** (target ≥ 1.5×), "
+        f"**(a)/(b) = {_x(ratios['lsllama_vs_stock'])}** (target ≥ 1× at equal F1), "
+        f"**(a) useful FLOP/s = {a['peak_fraction']:.0%} of matmul peak** (target ≥ 70 %).",
+    ]
+    if "error" in result["stock"]:
+        lines += ["", f"(b) could not run: `{result['stock']['error'].splitlines()[-1]}`"]
+    lines += ["", *report_breakdown(result["breakdown"]), "", *report_levers(result["levers"])]
+    return "\n".join(lines)
+
+
+def _x(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def report_breakdown(part: dict[str, Any]) -> list[str]:
+    total = sum(part["seconds"].values())
+    rows = [[stage, s, s / total] for stage, s in part["seconds"].items()]
+    return [
+        f"### Where (a) spends its time ({part['sentences']} sentences)",
+        "",
+        markdown_table(["stage", "seconds", "share"], rows + [["total", total, 1.0]]),
+    ]
+
+
+def plot(result: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Bar charts: words/s per method and lever, seconds per stage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
+    methods = {
+        "(a) lsllama": result["lsllama"],
+        "(b) spacy-trf": result["stock"],
+        "(c) HF": result["hf"],
+    }
+    names = [n for n, m in methods.items() if m.get("words_per_s")]
+    left.barh(
+        names, [methods[n]["words_per_s"] for n in names], color=["C0", "C1", "C2"][: len(names)]
+    )
+    left.set_xlabel("words/s (higher is better)")
+    left.set_title("Inference throughput")
+    levers = [r for r in result["levers"]["rows"] if r.get("words_per_s")]
+    right.barh([r["lever"] for r in levers], [r["words_per_s"] for r in levers], color="C0")
+    right.set_xlabel("words/s")
+    right.set_title("Levers on (a)")
+    for ax in (left, right):
+        ax.invert_yaxis()
+    fig.tight_layout()
+    paths = [out_dir / "inference_throughput.png"]
+    fig.savefig(paths[0], dpi=120)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    part = result["breakdown"]["seconds"]
+    ax.barh(list(part), list(part.values()), color="C3")
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds")
+    ax.set_title(f"(a) time by stage, {result['breakdown']['sentences']} sentences")
+    fig.tight_layout()
+    paths.append(out_dir / "inference_breakdown.png")
+    fig.savefig(paths[1], dpi=120)
+    plt.close("all")
+    return paths
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--base-model", type=Path, help="prepared HF dir (default: tiny in --quick)")
+    p.add_argument("--pipeline", type=Path, help="trained lsllama NER pipeline (F1 is reported)")
+    p.add_argument("--data", type=Path, default=CONLL_TEST)
+    p.add_argument("--limit", type=int, default=640, help="sentences for (a)-(c); 0: all 3453")
+    p.add_argument("--lever-limit", type=int, default=192, help="sentences for the levers")
+    p.add_argument("--breakdown-limit", type=int, default=192, help="sentences for the breakdown")
+    p.add_argument("--batch-size", type=int, default=64, help="nlp.pipe batch size")
+    p.add_argument("--threads", type=int, default=default_threads())
+    p.add_argument("--quick", action="store_true", help="a few dozen sentences (smoke test)")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR)
+    return p
+
+
+def apply_quick(args: argparse.Namespace) -> None:
+    """--quick: 48 sentences everywhere."""
+    if args.quick:
+        args.limit = min(args.limit or 48, 48)
+        args.lever_limit = min(args.lever_limit, 48)
+        args.breakdown_limit = min(args.breakdown_limit, 48)
+
+
+def run(args: argparse.Namespace, peak_gflops: float | None = None) -> dict[str, Any]:
+    """Measure, write inference.json/.md and plots under args.out."""
+    result = measure(args, peak_gflops)
+    write_results(args.out, "inference", result, report(result))
+    plot(result, args.out)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parser().parse_args(argv)
+    apply_quick(args)
+    set_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.base_model is None:
+            args.base_model = base_of(args.pipeline) if args.pipeline else None
+        if args.base_model is None:
+            if not args.quick:
+                raise SystemExit("--base-model is required without --quick")
+            args.base_model = tiny_base_model(Path(tmp) / "tiny-llama")
+        return run(args)
+
+
+if __name__ == "__main__":
+    main()
