@@ -114,13 +114,15 @@ def _check_fingerprint(base: BaseModel, expected: str, reference: dict) -> None:
 
 
 def _resolve_base(settings: EncoderSettings, reference: dict) -> BaseModel:
-    """Load the base model from the config's name, else from the path recorded at save."""
+    """Load the base model from the config's name when it exists locally, else from the
+    absolute path recorded at save time, else (a hub name) from the hub."""
+    recorded = reference.get("path")
+    name = settings.name
+    if not Path(name).expanduser().exists() and recorded and Path(recorded).exists():
+        name = recorded
     try:
-        return _load(settings.name, settings)
+        return _load(name, settings)
     except BaseModelError as err:
-        recorded = reference.get("path")
-        if recorded and Path(recorded).exists() and recorded != settings.name:
-            return _load(recorded, settings)
         raise BaseModelError(
             f"{err}\nThis pipeline needs its base model '{reference['name']}' (weights SHA-256 "
             f"{reference['sha256'][:16]}…). Prepare it with `lsllama base-model` and pass its "

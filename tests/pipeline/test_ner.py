@@ -49,6 +49,7 @@ def generated_examples(nlp, n: int = 16, seed: int = 0) -> list[Example]:
 
 
 def make_nlp(tiny_model_dir, scheme="BIO"):
+    spacy.util.fix_random_seed(0)
     config = spacy.util.load_config_from_str(
         NER_CONFIG.replace("{name}", str(tiny_model_dir)).replace("{scheme}", scheme)
     )

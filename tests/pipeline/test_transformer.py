@@ -1,7 +1,6 @@
 """The `lsllama_transformer` component: save/load round trips, base-model checks, listeners."""
 
 import pickle
-import random
 import shutil
 from pathlib import Path
 
@@ -118,7 +117,7 @@ def test_embedded_base_model_makes_the_pipeline_self_contained(tiny_model_dir, t
 
 
 def test_builtin_ner_learns_through_the_listener(tiny_model_dir):
-    random.seed(0)
+    spacy.util.fix_random_seed(0)
     nlp = spacy.util.load_model_from_config(
         spacy.util.load_config_from_str(NER_CONFIG.replace("{name}", str(tiny_model_dir))),
         auto_fill=True,
