@@ -22,11 +22,15 @@ RESULTS_DIR = BENCH_DIR / "results"
 
 
 def conll_dir() -> Path:
-    """CoNLL-2003: $LSLLAMA_CONLL_DIR, else the project's assets, else the shared copy."""
+    """CoNLL-2003: $LSLLAMA_CONLL_DIR, else the project's assets, else ../shared/datasets."""
     if os.environ.get("LSLLAMA_CONLL_DIR"):
         return Path(os.environ["LSLLAMA_CONLL_DIR"])
-    assets = REPO_DIR / "assets" / "conll2003"
-    return assets if (assets / "eng.testb").is_file() else Path("/work/shared/datasets/conll2003")
+    candidates = [
+        REPO_DIR / "assets" / "conll2003",
+        REPO_DIR.parent / "shared" / "datasets" / "conll2003",
+    ]
+    found = [path for path in candidates if (path / "eng.testb").is_file()]
+    return found[0] if found else candidates[0]
 
 
 CONLL_DIR = conll_dir()
