@@ -6,7 +6,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
-import spacy  # noqa: E402
 from tiny_models import build_tiny_model  # noqa: E402
 
 
@@ -34,13 +33,3 @@ def tiny_arch_dirs(tmp_path_factory: pytest.TempPathFactory):
     """Tiny random Llama, Mistral and Qwen2 checkpoints."""
     root = tmp_path_factory.mktemp("archs")
     return {arch: build_tiny_model(root / arch, arch) for arch in ("llama", "mistral", "qwen2")}
-
-
-def encoder_nlp(name, **model_settings) -> spacy.language.Language:
-    """A blank English pipeline with an initialized `llm` encoder component."""
-    nlp = spacy.blank("en")
-    nlp.add_pipe(
-        "lsllama_transformer", name="llm", config={"model": {"name": str(name), **model_settings}}
-    )
-    nlp.initialize()
-    return nlp

@@ -3,10 +3,9 @@
 import numpy
 import pytest
 import spacy
-from conftest import encoder_nlp
 from spacy_transformers.layers.trfs2arrays import trfs2arrays
 from thinc.api import reduce_mean
-from tiny_models import tiny_tokenizer
+from tiny_models import encoder_nlp, tiny_tokenizer
 
 from spacy_lsllama.alignment import batch_pieces, best_window, encode_docs, window_starts
 

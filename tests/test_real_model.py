@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
-from conftest import encoder_nlp
+from tiny_models import encoder_nlp
 
 from spacy_lsllama.base_model import extract_gguf_from_wheel, load_base_model, prepare_base_model
 

@@ -2,7 +2,7 @@
 
 import numpy
 import pytest
-from conftest import encoder_nlp
+from tiny_models import encoder_nlp
 
 ARCHS = ["llama", "mistral", "qwen2"]
 ATTENTION = ["sdpa", "eager"]

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import spacy
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     AutoModel,
@@ -61,3 +62,13 @@ def build_tiny_model(path: Path, arch: str = "llama", *, seed: int = 0) -> Path:
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+def encoder_nlp(name, **model_settings) -> spacy.language.Language:
+    """A blank English pipeline with an initialized `llm` encoder component."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe(
+        "lsllama_transformer", name="llm", config={"model": {"name": str(name), **model_settings}}
+    )
+    nlp.initialize()
+    return nlp

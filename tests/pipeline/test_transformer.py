@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
-from conftest import encoder_nlp
 from pipeline_configs import NER_CONFIG
 from spacy.training import Example
-from tiny_models import build_tiny_model
+from tiny_models import build_tiny_model, encoder_nlp
 
 from spacy_lsllama.base_model import BaseModelError
 
