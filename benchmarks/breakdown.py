@@ -21,7 +21,8 @@ def _llm(nlp: Any) -> tuple[Any, Any, Any]:
     from spacy_lsllama.layers.transformer_model import get_encoder
 
     llm = nlp.get_pipe("llm")
-    return llm, get_encoder(llm.model), llm.model.attrs["settings"]
+    encoder = get_encoder(llm.model)
+    return llm, encoder, encoder.settings
 
 
 def sub_batches(llm: Any, docs: list[Any]) -> list[list[Any]]:
@@ -68,13 +69,25 @@ class Padding:
 
 
 def padding(nlp: Any, texts: Sequence[str], batch_size: int) -> Padding:
-    """What the encoder computes (windows × width) for the texts, batched as nlp.pipe does."""
-    llm, encoder, settings = _llm(nlp)
+    """What the encoder computes for the texts, batched as nlp.pipe and the encoder do.
+
+    Each sub-batch's windows run in the encoder's own chunks (`forward_chunks`), each cut
+    to its longest window.
+    """
+    import torch
+
+    from spacy_lsllama.layers.encoder import forward_chunks
+
+    llm, encoder, _ = _llm(nlp)
+    settings = encoder.settings
     result = Padding()
     for outer in chunks(texts, batch_size):
         for docs in sub_batches(llm, [nlp.make_doc(text) for text in outer]):
             batch = windows(encoder, settings, docs)
-            result.add(sum(batch.lengths), *batch.window_ids.shape)
+            lengths = torch.as_tensor(batch.window_mask.sum(axis=1))
+            result.real += int(sum(batch.lengths))
+            for rows in forward_chunks(lengths, settings.rows_per_forward):
+                result.widths += [int(lengths[rows].max())] * len(rows)
     return result
 
 

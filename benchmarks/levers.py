@@ -9,6 +9,7 @@ agreement with the baseline's entities and, for a trained pipeline, the entity F
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -44,10 +45,17 @@ def to_bfloat16(encoder: Any) -> Any:
     return encoder.to(torch.bfloat16)
 
 
-def merge_lora(encoder: Any) -> Any:
-    """Fold the LoRA adapters into the base weights (peft merge_and_unload)."""
-    if hasattr(encoder.model, "merge_and_unload"):
-        encoder.model = encoder.model.merge_and_unload()
+def with_settings(encoder: Any, **changes: Any) -> Any:
+    """The encoder with other EncoderSettings (config values), e.g. merge_lora=False."""
+    if changes.get("merge_lora") is False:
+        encoder.set_lora_merged(False)
+    encoder.settings = dataclasses.replace(encoder.settings, **changes)
+    return encoder
+
+
+def merged(encoder: Any) -> Any:
+    """The encoder with its LoRA update folded into the base weights now."""
+    encoder.set_lora_merged(True)
     return encoder
 
 
@@ -66,20 +74,26 @@ def inference_mode() -> AbstractContextManager:
 
 
 LEVERS = [
-    Lever("baseline"),
+    Lever("baseline (config defaults: merge_lora, rows_per_forward 8)"),
     Lever("(i) torch.inference_mode", context=inference_mode),
-    Lever("(ii) bfloat16 weights", transform=to_bfloat16),
-    Lever("(iii) int8 dynamic, LoRA unmerged", transform=int8_dynamic),
-    Lever("(iii) int8 dynamic, LoRA merged", transform=lambda e: int8_dynamic(merge_lora(e))),
-    Lever("(iv) LoRA merged", transform=merge_lora),
-    Lever("(v) max_batch_items 1024", max_batch_items=1024),
-    Lever("(v) max_batch_items 512", max_batch_items=512),
-    Lever("(v) batch_size 256, max_batch_items 1024", max_batch_items=1024, batch_size=256),
+    Lever("(ii) bfloat16 weights", transform=lambda e: to_bfloat16(merged(e))),
     Lever(
-        "(i)+(iv)+(v) merged, inference_mode, max_batch_items 1024",
-        transform=merge_lora,
+        "(iii) int8 dynamic, LoRA unmerged",
+        transform=lambda e: int8_dynamic(with_settings(e, merge_lora=False)),
+    ),
+    Lever("(iii) int8 dynamic, LoRA merged", transform=lambda e: int8_dynamic(merged(e))),
+    Lever(
+        "(iv) LoRA unmerged (merge_lora = false)",
+        transform=lambda e: with_settings(e, merge_lora=False),
+    ),
+    Lever("(v) max_batch_items 1024", max_batch_items=1024),
+    Lever("(v) batch_size 256", batch_size=256),
+    Lever("(vi) rows_per_forward 4", transform=lambda e: with_settings(e, rows_per_forward=4)),
+    Lever("(vi) rows_per_forward 16", transform=lambda e: with_settings(e, rows_per_forward=16)),
+    Lever(
+        "(i)+(v) inference_mode, batch_size 256",
         context=inference_mode,
-        max_batch_items=1024,
+        batch_size=256,
     ),
 ]
 

@@ -39,6 +39,7 @@ def build_llama_transformer_v1(
     window: int = 512,
     stride: int = 384,
     rows_per_forward: int = 8,
+    merge_lora: bool = True,
     embed_base_model: bool = False,
 ) -> Model[list[Doc], FullTransformerBatch]:
     """A Llama-family decoder as a shared encoder (LS-unLLaMA, or LS-LLaMA when causal).
@@ -54,6 +55,8 @@ def build_llama_transformer_v1(
         state from the window where it has most context.
     rows_per_forward: windows per forward pass, longest first, each chunk cut to its own
         longest window, so mixed lengths compute little padding.
+    merge_lora: predict with the LoRA update folded into the (float32) base weights, which
+        saves the adapters' extra work; training and saving unfold it again.
     embed_base_model: save the full base weights with the pipeline (self-contained).
     """
     settings = EncoderSettings(
@@ -66,6 +69,7 @@ def build_llama_transformer_v1(
         window=window,
         stride=stride,
         rows_per_forward=rows_per_forward,
+        merge_lora=merge_lora,
         embed_base_model=embed_base_model,
     )
     return LlamaTransformerModel(settings)

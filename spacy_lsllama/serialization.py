@@ -34,6 +34,7 @@ BASE_DIR = "base"
 def write_encoder(encoder: LlamaEncoder, path: Path) -> None:
     """Write the encoder's adapter and base-model reference (and base, if embedded)."""
     path.mkdir(parents=True, exist_ok=True)
+    encoder.set_lora_merged(False)
     settings = encoder.settings
     local = Path(encoder.base_name).expanduser()
     info = {

@@ -8,6 +8,7 @@ already stitched from the windows.
 from dataclasses import dataclass, field
 
 import torch
+from peft import PeftModel
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from ..base_model import BaseModel, load_base_model
@@ -28,6 +29,7 @@ class EncoderSettings:
     window: int = 512
     stride: int = 384
     rows_per_forward: int = 8
+    merge_lora: bool = True
     embed_base_model: bool = False
 
     def __post_init__(self) -> None:
@@ -58,10 +60,29 @@ class LlamaEncoder(torch.nn.Module):
         self.settings = settings
         self.base_name = base_name
         self.base_sha256 = base_sha256
+        self.lora_merged = False
 
     @property
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
+
+    def set_lora_merged(self, merged: bool) -> None:
+        """Fold the LoRA update into the base weights for prediction, or take it back out.
+
+        Merged, prediction skips the adapters' extra matrix products; training and saving
+        need the adapters apart again. Only float32 weights are merged: in half precision
+        unmerging would not restore the frozen base weights exactly.
+        """
+        if merged == self.lora_merged or not isinstance(self.model, PeftModel):
+            return
+        if merged and self.model.get_base_model().dtype != torch.float32:
+            return
+        with torch.no_grad():
+            if merged:
+                self.model.merge_adapter()
+            else:
+                self.model.unmerge_adapter()
+        self.lora_merged = merged
 
     def forward(
         self,
@@ -80,8 +101,7 @@ class LlamaEncoder(torch.nn.Module):
         states = torch.zeros(
             (n_windows, width, self.hidden_size), dtype=torch.float32, device=input_ids.device
         )
-        order = torch.argsort(lengths, descending=True, stable=True)
-        for rows in order.split(self.settings.rows_per_forward):
+        for rows in forward_chunks(lengths, self.settings.rows_per_forward):
             n = int(lengths[rows].max())
             states[rows, :n] = self._states(input_ids[rows, :n], attention_mask[rows, :n])
         return states.reshape(-1, self.hidden_size)[gather] * keep.unsqueeze(-1)
@@ -92,6 +112,12 @@ class LlamaEncoder(torch.nn.Module):
             mask = padding_mask_4d(attention_mask, self.model.dtype)
         output = self.model(input_ids=input_ids, attention_mask=mask, use_cache=False)
         return output.last_hidden_state.float()
+
+
+def forward_chunks(lengths: torch.Tensor, rows_per_forward: int) -> tuple[torch.Tensor, ...]:
+    """Row indices of each forward pass: longest windows first, `rows_per_forward` a chunk."""
+    order = torch.argsort(lengths, descending=True, stable=True)
+    return order.split(rows_per_forward)
 
 
 def build_encoder(settings: EncoderSettings, base: BaseModel | None = None) -> LlamaEncoder:

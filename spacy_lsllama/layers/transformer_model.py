@@ -64,6 +64,7 @@ def init(model: Model, X: list[Doc] | None = None, Y: None = None) -> Model:
 def forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[FullTransformerBatch, Callable]:
     encoder = get_encoder(model)
     settings: EncoderSettings = model.attrs["settings"]
+    encoder.set_lora_merged(encoder.settings.merge_lora and not is_train)
     nonempty = [doc for doc in docs if len(doc)]
     if not nonempty:
         return FullTransformerBatch.empty(len(docs)), lambda d_batch: []

@@ -30,6 +30,7 @@ gradient_checkpointing = false
 window = 512
 stride = 384
 rows_per_forward = 8
+merge_lora = true
 embed_base_model = false
 
 [model.lora]

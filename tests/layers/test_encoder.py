@@ -1,0 +1,77 @@
+"""The encoder module: LoRA merged for prediction, unmerged for training and saving."""
+
+import numpy
+import spacy
+import torch
+from spacy.training import Example
+from tiny_models import encoder_nlp
+
+from spacy_lsllama.layers.encoder import forward_chunks
+from spacy_lsllama.layers.transformer_model import get_encoder
+
+TEXTS = ["Barack Obama visited Paris.", "Apple opened offices in London and Berlin last year."]
+
+
+def trained_adapter_nlp(name, **settings):
+    """An encoder pipeline whose LoRA B matrices are non-zero, as after training (seeded)."""
+    torch.manual_seed(0)
+    nlp = encoder_nlp(name, **settings)
+    with torch.no_grad():
+        for param_name, param in get_encoder(nlp.get_pipe("llm").model).named_parameters():
+            if "lora_B" in param_name:
+                param.normal_(std=0.5)
+    return nlp
+
+
+def states(nlp):
+    return [doc._.trf_data.model_output.last_hidden_state for doc in nlp.pipe(TEXTS)]
+
+
+def base_weights(nlp) -> dict[str, torch.Tensor]:
+    encoder = get_encoder(nlp.get_pipe("llm").model)
+    return {k: v.clone() for k, v in encoder.model.state_dict().items() if "base_layer" in k}
+
+
+def test_merged_prediction_equals_unmerged(tiny_model_dir):
+    merged = trained_adapter_nlp(tiny_model_dir)
+    unmerged = trained_adapter_nlp(tiny_model_dir, merge_lora=False)
+    for a, b in zip(states(merged), states(unmerged)):
+        numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert get_encoder(merged.get_pipe("llm").model).lora_merged
+    assert not get_encoder(unmerged.get_pipe("llm").model).lora_merged
+
+
+def test_training_after_prediction_sees_the_original_base_weights(tiny_model_dir):
+    nlp = trained_adapter_nlp(tiny_model_dir)
+    before = base_weights(nlp)
+    states(nlp)
+    assert any(not torch.equal(before[k], v) for k, v in base_weights(nlp).items())
+    nlp.add_pipe("lsllama_ner", config={"model": {"tok2vec": {"upstream": "llm"}}})
+    nlp.get_pipe("lsllama_ner").add_label("LOC")
+    example = Example.from_dict(nlp.make_doc("Paris"), {"entities": [(0, 5, "LOC")]})
+    nlp.get_pipe("lsllama_ner").initialize(lambda: [example], nlp=nlp)
+    nlp.update([example], sgd=spacy.util.registry.optimizers.get("Adam.v1")(0.001))
+    assert not get_encoder(nlp.get_pipe("llm").model).lora_merged
+    for key, value in base_weights(nlp).items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=1e-6)
+
+
+def test_saving_after_prediction_writes_the_unmerged_base(tiny_model_dir, tmp_path):
+    nlp = trained_adapter_nlp(tiny_model_dir, embed_base_model=True)
+    expected = states(nlp)
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    for a, b in zip(expected, states(loaded)):
+        numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_half_precision_weights_are_not_merged(tiny_model_dir):
+    nlp = trained_adapter_nlp(tiny_model_dir, dtype="bfloat16")
+    states(nlp)
+    assert not get_encoder(nlp.get_pipe("llm").model).lora_merged
+
+
+def test_forward_chunks_run_longest_first_and_cover_every_row():
+    lengths = torch.tensor([3, 9, 5, 9, 1])
+    chunks = forward_chunks(lengths, 2)
+    assert [c.tolist() for c in chunks] == [[1, 3], [2, 0], [4]]
