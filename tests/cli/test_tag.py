@@ -141,14 +141,26 @@ def test_a_byte_order_mark_on_the_first_line_is_ignored(tiny_pipeline):
 
 
 def test_score_from_span_extension(tiny_pipeline):
-    if Span.has_extension("score"):
-        pytest.skip("another package registered Span._.score")
-    Span.set_extension("score", getter=lambda span: 0.25)
+    previous = Span.get_extension("score")  # lsllama_ner registers it (default None)
+    Span.set_extension("score", getter=lambda span: 0.25, force=True)
     try:
         result = tag("-", "-m", tiny_pipeline, input=jsonl(RECORDS[:1]))
     finally:
-        Span.remove_extension("score")
+        _restore_extension("score", previous)
     assert [ent["score"] for ent in parse(result.stdout)[0]["ents"]] == [0.25, 0.25]
+
+
+def _restore_extension(name: str, previous: tuple | None) -> None:
+    if previous is None:
+        Span.remove_extension(name)
+        return
+    default, method, getter, setter = previous
+    if getter is not None:
+        Span.set_extension(name, getter=getter, setter=setter, force=True)
+    elif method is not None:
+        Span.set_extension(name, method=method, force=True)
+    else:
+        Span.set_extension(name, default=default, force=True)
 
 
 @Language.component("test_span_scores", assigns=["doc.spans"])
