@@ -203,10 +203,29 @@ def measure_lsllama(nlp: Any, sentences: Sequence[Sentence], args: argparse.Name
     return result
 
 
+def with_vocab_file(base: Path, tmp: str) -> Path:
+    """The base model as stock spacy-transformers can load it.
+
+    spacy-transformers 1.x reads `tokenizer.vocab_file`, which a Llama tokenizer built from
+    `tokenizer.json` alone (as from a GGUF file) does not have: it gets a folder of links to
+    the base model's files plus an empty `tokenizer.model`, which the fast tokenizer records
+    but never reads.
+    """
+    if (base / "tokenizer.model").exists():
+        return base
+    linked = Path(tmp) / base.name
+    linked.mkdir()
+    for file in base.iterdir():
+        (linked / file.name).symlink_to(file.resolve())
+    (linked / "tokenizer.model").touch()
+    return linked
+
+
 def measure_stock(base: Path, sentences: Sequence[Sentence], batch_size: int) -> dict[str, Any]:
     """(b), or the error that stops spacy-transformers from running the base model."""
     try:
-        nlp = stock_pipeline(base, sentences)
+        with tempfile.TemporaryDirectory() as tmp:
+            nlp = stock_pipeline(with_vocab_file(base, tmp), sentences)
         run = time_pipe(nlp, [s.text for s in sentences], batch_size)
     except Exception as err:
         error = "".join(traceback.format_exception_only(type(err), err)).strip()[:1000]
