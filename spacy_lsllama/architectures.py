@@ -56,7 +56,7 @@ def build_llama_transformer_v1(
     rows_per_forward: windows per forward pass, longest first, each chunk cut to its own
         longest window, so mixed lengths compute little padding.
     merge_lora: predict with the LoRA update folded into the (float32) base weights, which
-        saves the adapters' extra work; training and saving unfold it again.
+        saves the adapters' extra work; training and embedding the base unfold it again.
     embed_base_model: save the full base weights with the pipeline (self-contained).
     """
     settings = EncoderSettings(

@@ -34,7 +34,6 @@ BASE_DIR = "base"
 def write_encoder(encoder: LlamaEncoder, path: Path) -> None:
     """Write the encoder's adapter and base-model reference (and base, if embedded)."""
     path.mkdir(parents=True, exist_ok=True)
-    encoder.set_lora_merged(False)
     settings = encoder.settings
     local = Path(encoder.base_name).expanduser()
     info = {
@@ -59,8 +58,10 @@ def _write_base(encoder: LlamaEncoder, path: Path) -> str:
     """Save the unadapted base weights (LoRA stripped, not merged); return their SHA-256.
 
     They are saved in the dtype they run in, which may differ from the original checkpoint,
-    so the embedded copy carries its own fingerprint.
+    so the embedded copy carries its own fingerprint. A LoRA update merged for prediction
+    is taken out first: the base is saved as loaded.
     """
+    encoder.set_lora_merged(False)
     model = encoder.model.get_base_model() if encoder.settings.lora else encoder.model
     state = {}
     for key, value in model.state_dict().items():

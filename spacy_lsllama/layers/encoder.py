@@ -70,8 +70,8 @@ class LlamaEncoder(torch.nn.Module):
         """Fold the LoRA update into the base weights for prediction, or take it back out.
 
         Merged, prediction skips the adapters' extra matrix products; training and saving
-        need the adapters apart again. Only float32 weights are merged: in half precision
-        unmerging would not restore the frozen base weights exactly.
+        an embedded base need the adapters apart again. Only float32 weights are merged: in
+        half precision unmerging would not restore the frozen base weights exactly.
         """
         if merged == self.lora_merged or not isinstance(self.model, PeftModel):
             return

@@ -1,6 +1,7 @@
 """The encoder module: LoRA merged for prediction, unmerged for training and saving."""
 
 import numpy
+import pytest
 import spacy
 import torch
 from spacy.training import Example
@@ -56,8 +57,11 @@ def test_training_after_prediction_sees_the_original_base_weights(tiny_model_dir
         torch.testing.assert_close(value, before[key], rtol=0, atol=1e-6)
 
 
-def test_saving_after_prediction_writes_the_unmerged_base(tiny_model_dir, tmp_path):
-    nlp = trained_adapter_nlp(tiny_model_dir, embed_base_model=True)
+@pytest.mark.parametrize("embed_base_model", [True, False])
+def test_saving_after_prediction_reloads_the_same_outputs(
+    tiny_model_dir, tmp_path, embed_base_model
+):
+    nlp = trained_adapter_nlp(tiny_model_dir, embed_base_model=embed_base_model)
     expected = states(nlp)
     nlp.to_disk(tmp_path / "pipeline")
     loaded = spacy.load(tmp_path / "pipeline")
