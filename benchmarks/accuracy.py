@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS_DIR, log, markdown_table, write_results
+from common import RESULTS_DIR, log, markdown_table, save_figure, write_results
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+|nan|inf)$", re.IGNORECASE)
@@ -173,11 +173,7 @@ def plot(runs: list[Run], out_dir: Path) -> Path:
     ax.grid(alpha=0.3)
     if any(run.rows for run in runs):
         ax.legend()
-    fig.tight_layout()
-    path = out_dir / "accuracy_dev_f1.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "accuracy_dev_f1.png")
 
 
 def parse_pairs(pairs: list[str], option: str) -> dict[str, Path]:

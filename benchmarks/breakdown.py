@@ -64,6 +64,17 @@ class Padding:
         self.real += real
         self.widths += [width] * rows
 
+    def add_windows(self, batch: Any, rows_per_forward: int) -> None:
+        """A PieceBatch as the encoder runs it: in `forward_chunks`, each cut to its longest."""
+        import torch
+
+        from spacy_lsllama.layers.encoder import forward_chunks
+
+        lengths = torch.as_tensor(batch.window_mask.sum(axis=1))
+        self.real += int(sum(batch.lengths))
+        for rows in forward_chunks(lengths, rows_per_forward):
+            self.widths += [int(lengths[rows].max())] * len(rows)
+
     def counts(self) -> dict[str, int]:
         return {"real_pieces": self.real, "computed_pieces": sum(self.widths)}
 
@@ -74,20 +85,11 @@ def padding(nlp: Any, texts: Sequence[str], batch_size: int) -> Padding:
     Each sub-batch's windows run in the encoder's own chunks (`forward_chunks`), each cut
     to its longest window.
     """
-    import torch
-
-    from spacy_lsllama.layers.encoder import forward_chunks
-
-    llm, encoder, _ = _llm(nlp)
-    settings = encoder.settings
+    llm, encoder, settings = _llm(nlp)
     result = Padding()
     for outer in chunks(texts, batch_size):
         for docs in sub_batches(llm, [nlp.make_doc(text) for text in outer]):
-            batch = windows(encoder, settings, docs)
-            lengths = torch.as_tensor(batch.window_mask.sum(axis=1))
-            result.real += int(sum(batch.lengths))
-            for rows in forward_chunks(lengths, settings.rows_per_forward):
-                result.widths += [int(lengths[rows].max())] * len(rows)
+            result.add_windows(windows(encoder, settings, docs), settings.rows_per_forward)
     return result
 
 

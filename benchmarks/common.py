@@ -21,6 +21,12 @@ REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 
 
+def results_dir(out: Path | None, quick: bool) -> Path:
+    """--out, else benchmarks/results, or benchmarks/results/quick for a --quick smoke test
+    (so a smoke test never overwrites the results of a real run)."""
+    return out or (RESULTS_DIR / "quick" if quick else RESULTS_DIR)
+
+
 def conll_dir() -> Path:
     """CoNLL-2003: $LSLLAMA_CONLL_DIR, else the project's assets, else ../shared/datasets."""
     if os.environ.get("LSLLAMA_CONLL_DIR"):
@@ -147,6 +153,15 @@ def tiny_base_model(path: Path) -> Path:
     build_tiny_model(path, "llama")
     load_tokenizer(path).save_pretrained(path)
     return path
+
+
+def base_model_or_tiny(base_model: Path | None, quick: bool, tmp: str) -> Path:
+    """--base-model, or with --quick a tiny random Llama built in the scratch folder `tmp`."""
+    if base_model is not None:
+        return base_model
+    if not quick:
+        raise SystemExit("--base-model is required without --quick")
+    return tiny_base_model(Path(tmp) / "tiny-llama")
 
 
 def hf_tokenizer(base: Path) -> Any:
@@ -345,3 +360,13 @@ def agreement(docs: Sequence[Any], reference: Sequence[Any]) -> float:
     if not ours and not theirs:
         return 1.0
     return 2 * len(ours & theirs) / (len(ours) + len(theirs))
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay out, write (PNG, 120 dpi) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -30,11 +30,11 @@ from breakdown import Padding, breakdown, padding, padding_fraction, piece_lengt
 from common import (
     CONLL_TEST,
     NER_CONFIG,
-    RESULTS_DIR,
     TAGS,
     WARMUP_SENTENCES,
     FlopModel,
     Sentence,
+    base_model_or_tiny,
     chunks,
     default_threads,
     entity_f1,
@@ -47,11 +47,12 @@ from common import (
     machine,
     markdown_table,
     ratio,
+    results_dir,
+    save_figure,
     set_threads,
     spread,
     time_pipe,
     timed,
-    tiny_base_model,
     word_count,
     write_results,
 )
@@ -374,19 +375,14 @@ def plot(result: dict[str, Any], out_dir: Path) -> list[Path]:
     right.set_title("Levers on (a)")
     for ax in (left, right):
         ax.invert_yaxis()
-    fig.tight_layout()
-    paths = [out_dir / "inference_throughput.png"]
-    fig.savefig(paths[0], dpi=120)
+    paths = [save_figure(fig, out_dir / "inference_throughput.png")]
     fig, ax = plt.subplots(figsize=(8, 4))
     part = result["breakdown"]["seconds"]
     ax.barh(list(part), list(part.values()), color="C3")
     ax.invert_yaxis()
     ax.set_xlabel("seconds")
     ax.set_title(f"(a) time by stage, {result['breakdown']['sentences']} sentences")
-    fig.tight_layout()
-    paths.append(out_dir / "inference_breakdown.png")
-    fig.savefig(paths[1], dpi=120)
-    plt.close("all")
+    paths.append(save_figure(fig, out_dir / "inference_breakdown.png"))
     return paths
 
 
@@ -401,7 +397,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="nlp.pipe batch size")
     p.add_argument("--threads", type=int, default=default_threads())
     p.add_argument("--quick", action="store_true", help="a few dozen sentences (smoke test)")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR)
+    p.add_argument("--out", type=Path, help="results dir (default: benchmarks/results[/quick])")
     return p
 
 
@@ -416,8 +412,9 @@ def apply_quick(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace, peak_gflops: float | None = None) -> dict[str, Any]:
     """Measure, write inference.json/.md and plots under args.out."""
     result = measure(args, peak_gflops)
-    write_results(args.out, "inference", result, report(result))
-    plot(result, args.out)
+    out = results_dir(args.out, args.quick)
+    write_results(out, "inference", result, report(result))
+    plot(result, out)
     return result
 
 
@@ -426,12 +423,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     apply_quick(args)
     set_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        if args.base_model is None:
-            args.base_model = base_of(args.pipeline) if args.pipeline else None
-        if args.base_model is None:
-            if not args.quick:
-                raise SystemExit("--base-model is required without --quick")
-            args.base_model = tiny_base_model(Path(tmp) / "tiny-llama")
+        if args.base_model is None and args.pipeline is not None:
+            args.base_model = base_of(args.pipeline)
+        args.base_model = base_model_or_tiny(args.base_model, args.quick, tmp)
         return run(args)
 
 

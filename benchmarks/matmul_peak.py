@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS_DIR, default_threads, machine, markdown_table, set_threads, write_results
+from common import default_threads, machine, markdown_table, results_dir, set_threads, write_results
 
 
 def matmul_gflops(size: int, repeats: int) -> float:
@@ -60,11 +60,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=default_threads())
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--out", type=Path, help="results dir (default: benchmarks/results[/quick])"
+    )
     args = parser.parse_args(argv)
     set_threads(args.threads)
     result = measure(args.quick)
-    write_results(args.out, "matmul_peak", result, report(result))
+    write_results(results_dir(args.out, args.quick), "matmul_peak", result, report(result))
     return result
 
 

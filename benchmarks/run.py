@@ -24,12 +24,12 @@ import inference
 import matmul_peak
 import training
 from common import (
-    RESULTS_DIR,
+    base_model_or_tiny,
     default_threads,
     log,
     markdown_table,
+    results_dir,
     set_threads,
-    tiny_base_model,
     write_results,
 )
 
@@ -159,18 +159,14 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.out is None and args.quick:
-        args.out = RESULTS_DIR / "quick"
-        shutil.rmtree(args.out, ignore_errors=True)  # scratch results of the last smoke test
-    args.out = args.out or RESULTS_DIR
+        shutil.rmtree(results_dir(None, True), ignore_errors=True)  # the last smoke test's
+    args.out = results_dir(args.out, args.quick)
     set_threads(args.threads)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         if args.base_model is None and args.pipeline is not None:
             args.base_model = inference.base_of(args.pipeline)
-        if args.base_model is None:
-            if not args.quick:
-                raise SystemExit("--base-model is required without --quick")
-            args.base_model = tiny_base_model(Path(tmp) / "tiny-llama")
+        args.base_model = base_model_or_tiny(args.base_model, args.quick, tmp)
         results = run_all(args)
         seconds = time.perf_counter() - start
         write_results(

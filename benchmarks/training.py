@@ -29,9 +29,9 @@ from typing import Any
 from common import (
     CONLL_TRAIN,
     NER_CONFIG,
-    RESULTS_DIR,
     TAGS,
     Sentence,
+    base_model_or_tiny,
     chunks,
     default_threads,
     gold_docs,
@@ -43,9 +43,10 @@ from common import (
     markdown_table,
     peak_rss_mb,
     ratio,
+    results_dir,
     rss_mb,
+    save_figure,
     set_threads,
-    tiny_base_model,
     write_results,
 )
 
@@ -273,11 +274,7 @@ def plot(result: dict[str, Any], out_dir: Path) -> Path:
     ax.set_ylabel("seconds")
     ax.set_title("Training step time (batch 8)")
     ax.legend()
-    fig.tight_layout()
-    path = out_dir / "training_steps.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "training_steps.png")
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -300,8 +297,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     result = measure(args)
-    write_results(args.out, "training", result, report(result))
-    plot(result, args.out)
+    out = results_dir(args.out, args.quick)
+    write_results(out, "training", result, report(result))
+    plot(result, out)
     return result
 
 
@@ -312,7 +310,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--threads", type=int, default=default_threads())
     p.add_argument("--quick", action="store_true", help="3 timed steps")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR)
+    p.add_argument("--out", type=Path, help="results dir (default: benchmarks/results[/quick])")
     p.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     p.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     return p
@@ -332,10 +330,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return result
     apply_quick(args)
     with tempfile.TemporaryDirectory() as tmp:
-        if args.base_model is None:
-            if not args.quick:
-                raise SystemExit("--base-model is required without --quick")
-            args.base_model = tiny_base_model(Path(tmp) / "tiny-llama")
+        args.base_model = base_model_or_tiny(args.base_model, args.quick, tmp)
         return run(args)
 
 
