@@ -65,15 +65,17 @@ class Padding:
         self.widths += [width] * rows
 
     def add_windows(self, batch: Any, rows_per_forward: int) -> None:
-        """A PieceBatch as the encoder runs it: in `forward_chunks`, each cut to its longest."""
+        """A PieceBatch as the encoder runs it: packed, in chunks cut to their fullest row."""
         import torch
 
-        from spacy_lsllama.layers.encoder import forward_chunks
+        from spacy_lsllama.packing import pack_windows
 
-        lengths = torch.as_tensor(batch.window_mask.sum(axis=1))
+        packed = pack_windows(
+            torch.as_tensor(batch.window_ids), torch.as_tensor(batch.window_mask.sum(axis=1))
+        )
         self.real += int(sum(batch.lengths))
-        for rows in forward_chunks(lengths, rows_per_forward):
-            self.widths += [int(lengths[rows].max())] * len(rows)
+        for rows, width in packed.chunks(rows_per_forward):
+            self.widths += [width] * len(rows)
 
     def counts(self) -> dict[str, int]:
         return {"real_pieces": self.real, "computed_pieces": sum(self.widths)}
@@ -82,8 +84,8 @@ class Padding:
 def padding(nlp: Any, texts: Sequence[str], batch_size: int) -> Padding:
     """What the encoder computes for the texts, batched as nlp.pipe and the encoder do.
 
-    Each sub-batch's windows run in the encoder's own chunks (`forward_chunks`), each cut
-    to its longest window.
+    Each sub-batch's windows are packed into rows and run in chunks as the encoder does
+    (`spacy_lsllama.packing`), each cut to its fullest row.
     """
     llm, encoder, settings = _llm(nlp)
     result = Padding()

@@ -23,6 +23,7 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -143,32 +144,34 @@ def base_of(pipeline: Path) -> Path:
 # The Hugging Face reference path (c) ---------------------------------------------------------
 
 
-def hf_reference(base: Path, texts: Sequence[str], batch_size: int = 8) -> dict[str, Any]:
+class HfReference:
     """The paper's inference loop: tokenize a batch, pad to longest, forward, argmax."""
-    import torch
 
-    from spacy_lsllama.unmasking import padding_mask_4d
+    def __init__(self, base: Path, batch_size: int = 8):
+        self.tokenizer = hf_tokenizer(base)
+        self.model = hf_token_classifier(base, len(TAGS)).eval()
+        self.batch_size = batch_size
+        self.lengths: list[int] = []
+        self.computed = Padding()
 
-    tokenizer = hf_tokenizer(base)
-    model = hf_token_classifier(base, len(TAGS)).eval()
-    lengths: list[int] = []
-    computed = Padding()
+    def run(self, texts: Sequence[str], record: bool = True) -> float:
+        """Seconds to tag the texts in batches of `batch_size`, recording the pieces."""
+        return timed(lambda: self._run(texts, record))[0]
 
-    def run(batches: Sequence[Sequence[str]], record: bool) -> None:
+    def _run(self, texts: Sequence[str], record: bool) -> None:
+        import torch
+
+        from spacy_lsllama.unmasking import padding_mask_4d
+
         with torch.no_grad():
-            for batch in batches:
-                enc = tokenizer(list(batch), padding="longest", return_tensors="pt")
-                mask = padding_mask_4d(enc["attention_mask"], model.dtype)
-                logits = model(input_ids=enc["input_ids"], attention_mask=mask).logits
+            for batch in chunks(texts, self.batch_size):
+                enc = self.tokenizer(list(batch), padding="longest", return_tensors="pt")
+                mask = padding_mask_4d(enc["attention_mask"], self.model.dtype)
+                logits = self.model(input_ids=enc["input_ids"], attention_mask=mask).logits
                 logits.argmax(-1).tolist()
                 if record:
-                    lengths.extend(enc["attention_mask"].sum(1).tolist())
-                    computed.add(int(enc["attention_mask"].sum()), *enc["input_ids"].shape)
-
-    batches = list(chunks(texts, batch_size))
-    run(list(chunks(texts[:WARMUP_SENTENCES], batch_size)), record=False)
-    seconds, _ = timed(lambda: run(batches, record=True))
-    return {"seconds": seconds, "lengths": lengths, "flops": flop_model(model), "padding": computed}
+                    self.lengths.extend(enc["attention_mask"].sum(1).tolist())
+                    self.computed.add(int(enc["attention_mask"].sum()), *enc["input_ids"].shape)
 
 
 # Putting it together -------------------------------------------------------------------------
@@ -187,21 +190,50 @@ def throughput(
     }
 
 
-def measure_lsllama(nlp: Any, sentences: Sequence[Sentence], args: argparse.Namespace) -> dict:
-    """(a): words/s, useful FLOP/s, padding and (trained) F1."""
+def time_interleaved(
+    nlp: Any, hf: HfReference, texts: Sequence[str], batch_size: int
+) -> tuple[float, list[Any], float]:
+    """Seconds of (a) and (c) over the texts, alternating block by block (`batch_size`).
+
+    This machine's speed drifts by tens of percent within minutes; alternating makes the
+    drift hit both methods alike, so their ratio holds even when the absolute figures move.
+    """
+    list(nlp.pipe(texts[:WARMUP_SENTENCES], batch_size=batch_size))
+    hf.run(texts[:WARMUP_SENTENCES], record=False)
+    a_seconds, c_seconds, docs = 0.0, 0.0, []
+    for block in chunks(texts, batch_size):
+        seconds, block_docs = timed(partial(list, nlp.pipe(block, batch_size=batch_size)))
+        a_seconds += seconds
+        docs += block_docs
+        c_seconds += hf.run(block)
+    return a_seconds, docs, c_seconds
+
+
+def measure_lsllama_and_hf(
+    nlp: Any, base: Path, sentences: Sequence[Sentence], args: argparse.Namespace
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(a) and (c): words/s, useful FLOP/s, padding and (trained) F1 of (a)."""
     from spacy_lsllama.layers.transformer_model import get_encoder
 
-    texts = [s.text for s in sentences]
+    texts, words = [s.text for s in sentences], word_count(sentences)
+    hf = HfReference(base)
+    a_seconds, docs, c_seconds = time_interleaved(nlp, hf, texts, args.batch_size)
     flops = flop_model(get_encoder(nlp.get_pipe("llm").model).model)
-    run = time_pipe(nlp, texts, args.batch_size)
-    padded = padding(nlp, texts, args.batch_size)
-    result = {
-        **throughput(run.seconds, word_count(sentences), flops, piece_lengths(nlp, texts), padded),
-        "f1": entity_f1(run.docs, sentences, nlp) if args.pipeline else None,
+    a = {
+        **throughput(
+            a_seconds,
+            words,
+            flops,
+            piece_lengths(nlp, texts),
+            padding(nlp, texts, args.batch_size),
+        ),
+        "f1": entity_f1(docs, sentences, nlp) if args.pipeline else None,
         "flop_model": asdict(flops),
     }
-    log(f"(a) spacy-lsllama: {result['words_per_s']:.1f} words/s")
-    return result
+    c = throughput(c_seconds, words, flop_model(hf.model), hf.lengths, hf.computed)
+    log(f"(a) spacy-lsllama: {a['words_per_s']:.1f} words/s")
+    log(f"(c) Hugging Face reference: {c['words_per_s']:.1f} words/s")
+    return a, c
 
 
 def with_vocab_file(base: Path, tmp: str) -> Path:
@@ -237,15 +269,6 @@ def measure_stock(base: Path, sentences: Sequence[Sentence], batch_size: int) ->
     return result
 
 
-def measure_hf(base: Path, sentences: Sequence[Sentence]) -> dict[str, Any]:
-    """(c), with useful FLOP/s and padding."""
-    hf = hf_reference(base, [s.text for s in sentences])
-    words = word_count(sentences)
-    result = throughput(hf["seconds"], words, hf["flops"], hf["lengths"], hf["padding"])
-    log(f"(c) Hugging Face reference: {result['words_per_s']:.1f} words/s")
-    return result
-
-
 def measure(args: argparse.Namespace, peak_gflops: float | None = None) -> dict[str, Any]:
     """All inference measurements of one run, in one process."""
     if peak_gflops is None:
@@ -253,16 +276,15 @@ def measure(args: argparse.Namespace, peak_gflops: float | None = None) -> dict[
     sentences = load_sentences(args.data, args.limit)
     log(f"inference on {len(sentences)} sentences, {args.base_model}")
     nlp = lsllama_pipeline(args.base_model, args.pipeline, sentences)
-    a = measure_lsllama(nlp, sentences, args)
+    a, c = measure_lsllama_and_hf(nlp, args.base_model, sentences, args)
+    gc.collect()
     a["peak_fraction"] = a["useful_gflops_per_s"] / peak_gflops
+    c["peak_fraction"] = c["useful_gflops_per_s"] / peak_gflops
     part = spread(sentences, args.breakdown_limit, 64)
     stages = breakdown(nlp, [s.text for s in part], args.batch_size)
     log(f"(a) time breakdown done ({len(part)} sentences)")
     b = measure_stock(args.base_model, sentences, args.batch_size)
     gc.collect()
-    c = measure_hf(args.base_model, sentences)
-    gc.collect()
-    c["peak_fraction"] = c["useful_gflops_per_s"] / peak_gflops
     lever_part = spread(sentences, args.lever_limit, 64)
     levers = measure_levers(nlp, lever_part, args.batch_size, args.pipeline is not None)
     return {

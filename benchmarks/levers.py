@@ -90,6 +90,7 @@ LEVERS = [
     Lever("(v) batch_size 256", batch_size=256),
     Lever("(vi) rows_per_forward 4", transform=lambda e: with_settings(e, rows_per_forward=4)),
     Lever("(vi) rows_per_forward 16", transform=lambda e: with_settings(e, rows_per_forward=16)),
+    Lever("(vi) rows_per_forward 32", transform=lambda e: with_settings(e, rows_per_forward=32)),
     Lever(
         "(i)+(v) inference_mode, batch_size 256",
         context=inference_mode,

@@ -53,8 +53,9 @@ def build_llama_transformer_v1(
     window, stride: documents longer than `window` pieces run as overlapping windows every
         `stride` pieces (window/2 <= stride <= window), stitched so each piece keeps the
         state from the window where it has most context.
-    rows_per_forward: windows per forward pass, longest first, each chunk cut to its own
-        longest window, so mixed lengths compute little padding.
+    rows_per_forward: rows per forward pass. Short windows are packed into rows as wide as
+        the longest window, each attending only to itself; rows run fullest first, each
+        chunk cut to its fullest row, so mixed lengths compute little padding.
     merge_lora: predict with the LoRA update folded into the (float32) base weights, which
         saves the adapters' extra work; training and embedding the base unfold it again.
     embed_base_model: save the full base weights with the pipeline (self-contained).

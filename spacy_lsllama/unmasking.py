@@ -8,10 +8,14 @@ real token attend to every other real token, with padding still masked. The atte
 modules' `is_causal` flags are cleared too, so kernels that read them (flash, flex) do not
 re-impose causality. `is_causal=False` alone is not enough: with padding, eager attention
 or `use_cache=False` the mask builders still produce a causal mask.
+
+The encoder passes a block-diagonal mask (`segment_mask_4d`) so that packed windows
+(`packing`) see only themselves; in causal mode the mask is causal inside each block,
+with the model's sliding window where it has one.
 """
 
 import torch
-from transformers import PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 
 UNMASKED_ATTENTION = ("sdpa", "eager")
 
@@ -40,3 +44,34 @@ def padding_mask_4d(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.T
     blocked = (attention_mask == 0)[:, None, None, :].expand(batch, 1, length, length)
     mask = torch.zeros(blocked.shape, dtype=dtype, device=attention_mask.device)
     return mask.masked_fill(blocked, torch.finfo(dtype).min)
+
+
+def segment_mask_4d(
+    segments: torch.Tensor,
+    positions: torch.Tensor,
+    dtype: torch.dtype,
+    *,
+    causal: bool,
+    sliding_window: int | None = None,
+) -> torch.Tensor:
+    """Additive (batch, 1, query, key) mask: each position sees only its own segment.
+
+    `segments` (batch, length) names the packed window of each position (-1 for padding,
+    which then sees only padding, so no row is fully masked). Causal, a query also sees no
+    key at a later position, nor one `sliding_window` or more positions back.
+    """
+    allowed = segments[:, :, None] == segments[:, None, :]
+    if causal:
+        distance = positions[:, :, None] - positions[:, None, :]
+        allowed &= distance >= 0
+        if sliding_window is not None:
+            allowed &= distance < sliding_window
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=segments.device)
+    return mask.masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
+
+
+def sliding_window(config: PretrainedConfig) -> int | None:
+    """The causal sliding window the model's own mask would apply, or None (Llama)."""
+    if not getattr(config, "use_sliding_window", True):
+        return None
+    return getattr(config, "sliding_window", None)

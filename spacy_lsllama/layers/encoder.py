@@ -13,7 +13,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from ..base_model import BaseModel, load_base_model
 from ..lora import LoraSettings, apply_lora
-from ..unmasking import make_bidirectional, padding_mask_4d
+from ..packing import pack_windows
+from ..unmasking import make_bidirectional, segment_mask_4d, sliding_window
 
 
 @dataclass
@@ -93,31 +94,39 @@ class LlamaEncoder(torch.nn.Module):
     ) -> torch.Tensor:
         """Final-layer states (docs, pieces, hidden) in float32, stitched from windows.
 
-        Windows run longest first, `rows_per_forward` at a time, each chunk cut to its own
-        longest row: a batch of mixed lengths then computes little padding.
+        Windows are packed into rows as wide as the longest window (`packing`), and the
+        rows run `rows_per_forward` at a time, fullest first, each chunk cut to its fullest
+        row: a batch of mixed lengths then computes little padding.
         """
-        lengths = attention_mask.sum(dim=1)
-        n_windows, width = input_ids.shape
-        states = torch.zeros(
-            (n_windows, width, self.hidden_size), dtype=torch.float32, device=input_ids.device
+        packed = pack_windows(input_ids, attention_mask.sum(dim=1))
+        rows = torch.zeros(
+            (*packed.input_ids.shape, self.hidden_size),
+            dtype=torch.float32,
+            device=input_ids.device,
         )
-        for rows in forward_chunks(lengths, self.settings.rows_per_forward):
-            n = int(lengths[rows].max())
-            states[rows, :n] = self._states(input_ids[rows, :n], attention_mask[rows, :n])
-        return states.reshape(-1, self.hidden_size)[gather] * keep.unsqueeze(-1)
+        for chunk, n in packed.chunks(self.settings.rows_per_forward):
+            rows[chunk, :n] = self._states(
+                packed.input_ids[chunk, :n],
+                packed.position_ids[chunk, :n],
+                packed.segments[chunk, :n],
+            )
+        states = rows.reshape(-1, self.hidden_size)[packed.source]
+        return states[gather] * keep.unsqueeze(-1)
 
-    def _states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        mask = attention_mask
-        if self.settings.bidirectional:
-            mask = padding_mask_4d(attention_mask, self.model.dtype)
-        output = self.model(input_ids=input_ids, attention_mask=mask, use_cache=False)
+    def _states(
+        self, input_ids: torch.Tensor, position_ids: torch.Tensor, segments: torch.Tensor
+    ) -> torch.Tensor:
+        mask = segment_mask_4d(
+            segments,
+            position_ids,
+            self.model.dtype,
+            causal=not self.settings.bidirectional,
+            sliding_window=sliding_window(self.model.config),
+        )
+        output = self.model(
+            input_ids=input_ids, position_ids=position_ids, attention_mask=mask, use_cache=False
+        )
         return output.last_hidden_state.float()
-
-
-def forward_chunks(lengths: torch.Tensor, rows_per_forward: int) -> tuple[torch.Tensor, ...]:
-    """Row indices of each forward pass: longest windows first, `rows_per_forward` a chunk."""
-    order = torch.argsort(lengths, descending=True, stable=True)
-    return order.split(rows_per_forward)
 
 
 def build_encoder(settings: EncoderSettings, base: BaseModel | None = None) -> LlamaEncoder:

@@ -7,7 +7,6 @@ import torch
 from spacy.training import Example
 from tiny_models import encoder_nlp
 
-from spacy_lsllama.layers.encoder import forward_chunks
 from spacy_lsllama.layers.transformer_model import get_encoder
 
 TEXTS = ["Barack Obama visited Paris.", "Apple opened offices in London and Berlin last year."]
@@ -73,9 +72,3 @@ def test_half_precision_weights_are_not_merged(tiny_model_dir):
     nlp = trained_adapter_nlp(tiny_model_dir, dtype="bfloat16")
     states(nlp)
     assert not get_encoder(nlp.get_pipe("llm").model).lora_merged
-
-
-def test_forward_chunks_run_longest_first_and_cover_every_row():
-    lengths = torch.tensor([3, 9, 5, 9, 1])
-    chunks = forward_chunks(lengths, 2)
-    assert [c.tolist() for c in chunks] == [[1, 3], [2, 0], [4]]
