@@ -330,10 +330,13 @@ def time_pipe(
     texts: Sequence[str],
     batch_size: int,
     context: Callable[[], AbstractContextManager] = nullcontext,
+    *,
+    warmup: bool = True,
 ) -> PipeRun:
-    """Warm up on a few texts, then time nlp.pipe over all of them."""
+    """Time nlp.pipe over the texts, after a warm-up on a few of them unless told not to."""
     with context():
-        list(nlp.pipe(texts[:WARMUP_SENTENCES], batch_size=batch_size))
+        if warmup:
+            list(nlp.pipe(texts[:WARMUP_SENTENCES], batch_size=batch_size))
         seconds, docs = timed(lambda: list(nlp.pipe(texts, batch_size=batch_size)))
     return PipeRun(seconds, docs)
 
