@@ -214,11 +214,17 @@ class FlopModel:
         return sum(self.sequence(n) for n in lengths)
 
 
-def flop_model(model: Any) -> FlopModel:
-    """Count matrix weights (LoRA adapters included, embeddings and norms excluded)."""
+def flop_model(model: Any, lora_merged: bool = False) -> FlopModel:
+    """Count matrix weights (embeddings and norms excluded).
+
+    LoRA adapters count only while they run apart from the base weights: merged, their
+    product is already inside the base matrices and costs nothing extra.
+    """
     config = model.config
     linear = sum(
-        p.numel() for name, p in model.named_parameters() if p.dim() == 2 and "embed" not in name
+        p.numel()
+        for name, p in model.named_parameters()
+        if p.dim() == 2 and "embed" not in name and not (lora_merged and "lora_" in name)
     )
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     return FlopModel(linear, config.num_hidden_layers, config.num_attention_heads * head_dim)

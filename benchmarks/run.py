@@ -98,6 +98,10 @@ def headline(results: dict[str, Any]) -> list[list[Any]]:
     if inf := results.get("inference"):
         for key, label in inference.METHODS.items():
             rows.append([f"{label}: words/s", inf[key].get("words_per_s", "error")])
+        bare = inf["bare_forward"]
+        rows.append(["decoder alone, dense batch: useful FLOP/s / matmul peak",
+                     bare["peak_fraction"]])  # fmt: skip
+        rows.append(["(a) useful FLOP/s / decoder alone", inf["lsllama"]["bare_fraction"]])
         ok = [r for r in inf["levers"]["rows"][1:] if r.get("speedup")]
         if ok:
             best = max(ok, key=lambda r: r["speedup"])

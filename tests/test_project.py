@@ -92,6 +92,7 @@ def test_workflows_run_commands_after_the_commands_that_make_their_inputs(tmp_pa
     assert config["workflows"] == {
         "all": ["base-model", "convert", "train", "train-causal", "evaluate", "package"],
         "demo": ["base-model", "convert", "train-demo", "evaluate-demo", "tag-sample"],
+        "results": ["base-model", "convert", "convert-textcat", "experiments"],
     }
     assert {"bench", "tag-sample"} <= set(commands)
     for name, command in commands.items():
@@ -123,6 +124,11 @@ def test_commands_use_the_variables(tmp_path):
     assert "--embed-base-model true" in scripts["package"]
     assert "--name en_lsllama_ner --version 0.1.0" in scripts["package"]
     assert "python benchmarks/run.py --quick" in scripts["bench"]
+    assert "lsllama convert sst5 corpus/sst5 --data-dir /data" in scripts["convert-textcat"]
+    assert (
+        "experiments.py --base-model /models/x --runs training/experiments"
+        in scripts["experiments"]
+    )
 
 
 def test_assets_fill_the_data_dir_layout_of_every_registered_dataset(tmp_path):

@@ -72,3 +72,30 @@ def test_half_precision_weights_are_not_merged(tiny_model_dir):
     nlp = trained_adapter_nlp(tiny_model_dir, dtype="bfloat16")
     states(nlp)
     assert not get_encoder(nlp.get_pipe("llm").model).lora_merged
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_packed_training_gives_each_window_its_own_gradients(tiny_model_dir, bidirectional):
+    """Windows sharing a packed row train the adapter exactly as each window alone would."""
+    encoder = get_encoder(
+        trained_adapter_nlp(tiny_model_dir, bidirectional=bidirectional).get_pipe("llm").model
+    )
+    encoder.model.eval()  # no LoRA dropout: both ways must see the same function
+    lengths = [10, 3, 4, 2]  # the last three share a row
+    width, hidden = max(lengths), encoder.hidden_size
+    torch.manual_seed(1)
+    ids = torch.randint(3, encoder.model.config.vocab_size, (len(lengths), width))
+    mask = (torch.arange(width)[None] < torch.tensor(lengths)[:, None]).long()
+    weights = torch.randn(len(lengths), width, hidden)
+    params = [p for name, p in encoder.named_parameters() if "lora_" in name]
+
+    def gradients(windows: list[int], n: int) -> list[torch.Tensor]:
+        gather = torch.arange(len(windows) * n).reshape(len(windows), n)
+        out = encoder(ids[windows, :n], mask[windows, :n], gather, mask[windows, :n].float())
+        return torch.autograd.grad((out * weights[windows, :n]).sum(), params)
+
+    together = gradients(list(range(len(lengths))), width)
+    alone = [gradients([i], n) for i, n in enumerate(lengths)]
+    for packed, *single in zip(together, *alone):
+        expected = sum(single)
+        assert float((packed - expected).norm() / expected.norm()) < 1e-5

@@ -1,0 +1,250 @@
+"""Train and score every results table of the README in one command (NER and classification).
+
+Each experiment is `spacy train` on a converted corpus (configs/ner.cfg or configs/textcat.cfg
+with command-line overrides), then `lsllama evaluate` of its model on the reported split:
+NER on CoNLL-2003 and WNUT-17 (model-best, selected on dev), classification on SST-2,
+SST-5, Twitter-Fin and AG News (model-last after a fixed budget: SST-2 and Twitter-Fin are
+reported on the only labelled split beside train, so nothing may be selected on it), and
+the pooling ablation {last, max, mean} x {causal, bidirectional} on SST-2 and SST-5.
+
+A run writes RUNS/NAME (the pipelines), RUNS/NAME.log (the training console), and
+RUNS/NAME.scores.json (evaluation, wall times, the commands); a run whose scores exist is
+skipped, so an interrupted call resumes and a finished one only redraws the tables
+(experiments.json/.md, and accuracy.* with the dev-F1 plot of the CoNLL-2003 pair).
+
+    lsllama convert conll2003 corpus/conll2003 --data-dir ../shared/datasets   # and the others
+    python benchmarks/experiments.py --base-model models/smollm2-135m --jobs 2
+    python benchmarks/experiments.py --only sst5 --dry-run   # the commands, nothing run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import accuracy
+from common import REPO_DIR, RESULTS_DIR, log, markdown_table, write_results
+
+NER_CORPORA = {"conll2003": "test", "wnut17": "test"}
+TEXTCAT_CORPORA = {"sst2": "glue_dev", "sst5": "test", "twitter_fin": "dev", "ag_news": "test"}
+# Logged during training only; SST-2's own dev split holds the GLUE dev sentences reported.
+TEXTCAT_DEV = {"sst2": "test"}
+ABLATION_CORPORA = ("sst2", "sst5")
+POOLINGS = ("last", "max", "mean")
+
+
+@dataclass
+class Experiment:
+    """One training run and the evaluation of its model on the reported split."""
+
+    name: str
+    table: str  # "ner", "textcat" or "ablation"
+    config: str
+    corpus: str
+    split: str
+    bidirectional: bool
+    pooling: str | None = None
+    dev: str = "dev"
+    model: str = "model-best"
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def train_command(self, args: argparse.Namespace, runs: Path) -> list[str]:
+        steps = args.ner_steps if self.config == "ner" else args.textcat_steps
+        settings = {
+            "paths.base_model": str(args.base_model),
+            "paths.train": f"corpus/{self.corpus}/train.spacy",
+            "paths.dev": f"corpus/{self.corpus}/{self.dev}.spacy",
+            "components.llm.model.bidirectional": str(self.bidirectional).lower(),
+            "training.max_steps": str(steps),
+            "training.eval_frequency": str(args.eval_frequency),
+            "corpora.dev.limit": str(args.dev_limit),
+            "training.optimizer.learn_rate": str(args.learn_rate),
+            **self.overrides,
+        }
+        command = [sys.executable, "-m", "spacy", "train", f"configs/{self.config}.cfg"]
+        command += ["--output", str(runs / self.name), "--gpu-id", str(args.gpu_id)]
+        return command + [arg for key, value in settings.items() for arg in (f"--{key}", value)]
+
+    def evaluate_command(self, args: argparse.Namespace, runs: Path) -> list[str]:
+        return [sys.executable, "-m", "spacy_lsllama.cli", "evaluate",
+                str(runs / self.name / self.model), f"corpus/{self.corpus}/{self.split}.spacy",
+                "--output", str(runs / f"{self.name}.eval.json"),
+                "--gpu-id", str(args.gpu_id)]  # fmt: skip
+
+
+def grid() -> list[Experiment]:
+    """Every experiment of the README's results, in the order they are reported."""
+    experiments = [
+        Experiment(f"{corpus}-{mask}", "ner", "ner", corpus, split, mask == "bidir")
+        for corpus, split in NER_CORPORA.items()
+        for mask in (("bidir", "causal") if corpus == "conll2003" else ("bidir",))
+    ]
+    for table, corpora, cells in (
+        ("textcat", TEXTCAT_CORPORA, (("bidir", "max"), ("causal", "last"))),
+        ("ablation", ABLATION_CORPORA, [(m, p) for m in ("bidir", "causal") for p in POOLINGS]),
+    ):
+        for corpus in corpora:
+            for mask, pooling in cells:
+                name = f"{corpus}-{mask}-{pooling}"
+                if table == "ablation" and any(e.name == name for e in experiments):
+                    continue
+                experiments.append(
+                    Experiment(
+                        name, table, "textcat", corpus, TEXTCAT_CORPORA[corpus], mask == "bidir",
+                        pooling, dev=TEXTCAT_DEV.get(corpus, "dev"), model="model-last",
+                        overrides={"components.textcat.model.pooling": pooling},
+                    )
+                )  # fmt: skip
+    return experiments
+
+
+def run_one(experiment: Experiment, args: argparse.Namespace, runs: Path) -> dict[str, Any]:
+    """Train and evaluate one experiment (one thread each), unless its scores exist."""
+    scores_path = runs / f"{experiment.name}.scores.json"
+    if scores_path.is_file():
+        return json.loads(scores_path.read_text())
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    commands = [experiment.train_command(args, runs), experiment.evaluate_command(args, runs)]
+    seconds = []
+    for command, log_name in zip(commands, (".log", ".eval.log")):
+        log(f"{experiment.name}: {' '.join(command[1:5])} ...")
+        start = time.perf_counter()
+        with open(runs / f"{experiment.name}{log_name}", "w") as out:
+            done = subprocess.run(command, cwd=REPO_DIR, env=env, stdout=out, stderr=out)
+        if done.returncode != 0:
+            log(f"{experiment.name} failed: see {out.name}")
+            return {"error": f"exit {done.returncode}, see {out.name}"}
+        seconds.append(time.perf_counter() - start)
+    scores = json.loads((runs / f"{experiment.name}.eval.json").read_text())
+    result = {"scores": scores, "train_seconds": seconds[0], "eval_seconds": seconds[1],
+              "threads": args.threads, "commands": commands}  # fmt: skip
+    scores_path.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def dev_curve(runs: Path, name: str) -> list[tuple[int, float]]:
+    """(step, dev score in %) from the training log: ENTS_F for NER, CATS_MICRO_F otherwise."""
+    log_path = runs / f"{name}.log"
+    if not log_path.is_file():
+        return []
+    _, rows = accuracy.parse_log(log_path.read_text(errors="replace"))
+    column = next((c for c in ("ENTS_F", "CATS_MICRO_F") if rows and c in rows[0]), None)
+    return [(int(row["#"]), row[column]) for row in rows] if column else []
+
+
+def tables(
+    experiments: list[Experiment], results: dict[str, dict], args: argparse.Namespace
+) -> str:
+    """The Markdown of the three tables: NER, classification and the pooling ablation."""
+    ner, textcat = [], []
+    for e in experiments:
+        result = results.get(e.name) or {}
+        s = result.get("scores", {})
+        curve = " / ".join(f"{v:.1f}" for _, v in dev_curve(args.runs, e.name)) or "–"
+        train = f"{result['train_seconds'] / 60:.1f}" if "train_seconds" in result else "–"
+        mask = "bidirectional" if e.bidirectional else "causal"
+        if e.table == "ner":
+            ner.append([e.corpus, mask, e.split, _pct(s, "ents_p"), _pct(s, "ents_r"),
+                        _pct(s, "ents_f"), curve, train])  # fmt: skip
+        else:
+            textcat.append([e.corpus, mask, e.pooling, e.split, _pct(s, "accuracy"),
+                            _pct(s, "macro_f1"), curve, train])  # fmt: skip
+    budget = (
+        f"SmolLM2-135M (`{args.base_model}`), LoRA 12/32/0.1, batches of 8, Adam at a constant "
+        f"{args.learn_rate}; NER {args.ner_steps} steps (model-best on the first "
+        f"{args.dev_limit} dev sentences), classification {args.textcat_steps} steps "
+        f"(model-last); dev scored every {args.eval_frequency} steps; {args.threads} thread(s) "
+        "per run. Scores in %; train in minutes."
+    )
+    ablation = _ablation(experiments, results)
+    return "\n".join([
+        "## Results of `benchmarks/experiments.py`", "", budget, "", "### NER (seqeval)", "",
+        markdown_table(["corpus", "encoder", "split", "P", "R", "F1", "dev F1 by eval", "train"],
+                       ner),
+        "", "### Text classification", "",
+        markdown_table(["corpus", "encoder", "pooling", "split", "accuracy", "macro-F1",
+                        "dev accuracy by eval", "train"], textcat),
+        "", "### Pooling ablation (accuracy)", "", ablation,
+    ])  # fmt: skip
+
+
+def _ablation(experiments: list[Experiment], results: dict[str, dict]) -> str:
+    rows = []
+    for corpus in ABLATION_CORPORA:
+        for mask in ("causal", "bidir"):
+            row: list[Any] = [corpus, "bidirectional" if mask == "bidir" else "causal"]
+            for pooling in POOLINGS:
+                scores = (results.get(f"{corpus}-{mask}-{pooling}") or {}).get("scores", {})
+                row.append(_pct(scores, "accuracy"))
+            rows.append(row)
+    return markdown_table(["corpus", "encoder", *POOLINGS], rows)
+
+
+def _pct(scores: dict[str, Any], key: str) -> float | None:
+    value = scores.get(key)
+    return None if value is None else 100.0 * float(value)
+
+
+def select(experiments: list[Experiment], only: list[str]) -> list[Experiment]:
+    if not only:
+        return experiments
+    chosen = [e for e in experiments if any(re.search(p, e.name) for p in only)]
+    if not chosen:
+        raise SystemExit(f"--only {only} matches none of: {', '.join(e.name for e in experiments)}")
+    return chosen
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--base-model", type=Path, default=Path("models/smollm2-135m"))
+    p.add_argument("--runs", type=Path, default=Path("training/experiments"))
+    p.add_argument("--only", action="append", default=[], help="regex on run names")
+    p.add_argument("--ner-steps", type=int, default=400)
+    p.add_argument("--textcat-steps", type=int, default=300)
+    p.add_argument("--eval-frequency", type=int, default=100)
+    p.add_argument("--dev-limit", type=int, default=200)
+    p.add_argument("--learn-rate", type=float, default=3e-4)
+    p.add_argument("--jobs", type=int, default=2, help="runs side by side")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--gpu-id", type=int, default=-1, help="GPU for training and scoring")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR)
+    p.add_argument("--dry-run", action="store_true", help="print the commands only")
+    return p
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parser().parse_args(argv)
+    args.runs = args.runs.resolve()
+    experiments = select(grid(), args.only)
+    if args.dry_run:
+        for e in experiments:
+            for command in (e.train_command(args, args.runs), e.evaluate_command(args, args.runs)):
+                print(" ".join(["python", *command[1:]]))
+        return {}
+    missing = [p for e in experiments for p in [REPO_DIR / "corpus" / e.corpus / "train.spacy"]
+               if not p.is_file()]  # fmt: skip
+    if missing:
+        raise SystemExit(f"not converted: {missing[0]} (run `lsllama convert` first)")
+    args.runs.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        done = pool.map(lambda e: run_one(e, args, args.runs), experiments)
+        results = dict(zip((e.name for e in experiments), done))
+    data = {"settings": {k: str(v) for k, v in vars(args).items()}, "runs": results}
+    write_results(args.out, "experiments", data, tables(experiments, results, args))
+    pair = {e.name: args.runs / e.name for e in experiments if e.corpus == "conll2003"}
+    if len(pair) == 2:
+        accuracy.run(pair, {}, args.out)
+    return data
+
+
+if __name__ == "__main__":
+    main()
