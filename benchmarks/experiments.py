@@ -47,8 +47,7 @@ class Experiment:
     """One training run and the evaluation of its model on the reported split."""
 
     name: str
-    table: str  # "ner", "textcat" or "ablation"
-    config: str
+    config: str  # "ner" or "textcat"
     corpus: str
     split: str
     bidirectional: bool
@@ -84,22 +83,21 @@ class Experiment:
 def grid() -> list[Experiment]:
     """Every experiment of the README's results, in the order they are reported."""
     experiments = [
-        Experiment(f"{corpus}-{mask}", "ner", "ner", corpus, split, mask == "bidir")
+        Experiment(f"{corpus}-{mask}", "ner", corpus, split, mask == "bidir")
         for corpus, split in NER_CORPORA.items()
         for mask in (("bidir", "causal") if corpus == "conll2003" else ("bidir",))
     ]
-    for table, corpora, cells in (
-        ("textcat", TEXTCAT_CORPORA, (("bidir", "max"), ("causal", "last"))),
-        ("ablation", ABLATION_CORPORA, [(m, p) for m in ("bidir", "causal") for p in POOLINGS]),
-    ):
+    main_cells = (("bidir", "max"), ("causal", "last"))
+    ablation_cells = [(mask, pooling) for mask in ("bidir", "causal") for pooling in POOLINGS]
+    for corpora, cells in ((TEXTCAT_CORPORA, main_cells), (ABLATION_CORPORA, ablation_cells)):
         for corpus in corpora:
             for mask, pooling in cells:
                 name = f"{corpus}-{mask}-{pooling}"
-                if table == "ablation" and any(e.name == name for e in experiments):
+                if any(e.name == name for e in experiments):  # in the main table already
                     continue
                 experiments.append(
                     Experiment(
-                        name, table, "textcat", corpus, TEXTCAT_CORPORA[corpus], mask == "bidir",
+                        name, "textcat", corpus, TEXTCAT_CORPORA[corpus], mask == "bidir",
                         pooling, dev=TEXTCAT_DEV.get(corpus, "dev"), model="model-last",
                         overrides={"components.textcat.model.pooling": pooling},
                     )
@@ -152,7 +150,7 @@ def tables(
         curve = " / ".join(f"{v:.1f}" for _, v in dev_curve(args.runs, e.name)) or "–"
         train = f"{result['train_seconds'] / 60:.1f}" if "train_seconds" in result else "–"
         mask = "bidirectional" if e.bidirectional else "causal"
-        if e.table == "ner":
+        if e.config == "ner":
             ner.append([e.corpus, mask, e.split, _pct(s, "ents_p"), _pct(s, "ents_r"),
                         _pct(s, "ents_f"), curve, train])  # fmt: skip
         else:
@@ -230,10 +228,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for command in (e.train_command(args, args.runs), e.evaluate_command(args, args.runs)):
                 print(" ".join(["python", *command[1:]]))
         return {}
-    missing = [p for e in experiments for p in [REPO_DIR / "corpus" / e.corpus / "train.spacy"]
-               if not p.is_file()]  # fmt: skip
-    if missing:
-        raise SystemExit(f"not converted: {missing[0]} (run `lsllama convert` first)")
+    for corpus in {e.corpus for e in experiments}:
+        if not (REPO_DIR / "corpus" / corpus / "train.spacy").is_file():
+            raise SystemExit(f"corpus/{corpus}/train.spacy not found: run `lsllama convert` first")
     args.runs.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(args.jobs) as pool:
         done = pool.map(lambda e: run_one(e, args, args.runs), experiments)
