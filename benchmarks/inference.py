@@ -59,9 +59,11 @@ from common import (
     write_results,
 )
 from levers import measure_levers, report_levers
+from matmul_peak import matmul_gflops
 from matmul_peak import measure as measure_peak
 
 BARE_SHAPE = (32, 40)  # rows × pieces: the dense batch of the bare-forward ceiling
+PROBE_SIZE, PROBE_REPEATS = 1024, 3  # the matmul peak probe between blocks
 
 STOCK_CONFIG = """
 [nlp]
@@ -235,29 +237,33 @@ def time_interleaved(
     texts: Sequence[str],
     batch_size: int,
     record: bool = True,
-) -> tuple[float, list[Any], float, float]:
-    """Seconds of (a), (c) and the bare forward, alternating block by block (`batch_size`).
+) -> tuple[float, list[Any], float, float, float]:
+    """Seconds of (a), (c) and the bare forward, alternating block by block (`batch_size`),
+    and the best matmul GFLOP/s of a probe after each block.
 
     This machine's speed drifts by tens of percent within minutes; alternating makes the
-    drift hit all three alike, so their ratios hold even when the absolute figures move.
+    drift hit all three alike, so their ratios hold even when the absolute figures move, and
+    the probe measures the peak in the same minutes as the methods it is compared with.
     """
     list(nlp.pipe(texts[:WARMUP_SENTENCES], batch_size=batch_size))
     hf.run(texts[:WARMUP_SENTENCES], record=False)
     bare.run(record=False)
-    a_seconds, c_seconds, d_seconds, docs = 0.0, 0.0, 0.0, []
+    a_seconds, c_seconds, d_seconds, peak, docs = 0.0, 0.0, 0.0, 0.0, []
     for block in chunks(texts, batch_size):
         seconds, block_docs = timed(partial(list, nlp.pipe(block, batch_size=batch_size)))
         a_seconds += seconds
         docs += block_docs
         c_seconds += hf.run(block, record)
         d_seconds += bare.run(record)
-    return a_seconds, docs, c_seconds, d_seconds
+        peak = max(peak, matmul_gflops(PROBE_SIZE, PROBE_REPEATS))
+    return a_seconds, docs, c_seconds, d_seconds, peak
 
 
 def median_rounds(
     nlp: Any, hf: HfReference, bare: BareForward, texts: Sequence[str], args: argparse.Namespace
-) -> tuple[float, list[Any], float, float]:
-    """`time_interleaved` over `args.rounds` passes: the median seconds of each method.
+) -> tuple[float, list[Any], float, float, float]:
+    """`time_interleaved` over `args.rounds` passes: the median of each method's seconds and
+    of each pass's peak.
 
     Short stalls of this shared host hit one pass, not the median; pieces, padding and
     predictions are recorded in the first pass only.
@@ -266,8 +272,8 @@ def median_rounds(
         time_interleaved(nlp, hf, bare, texts, args.batch_size, record=i == 0)
         for i in range(args.rounds)
     ]
-    a, c, d = (statistics.median(p[k] for p in passes) for k in (0, 2, 3))
-    return a, passes[0][1], c, d
+    a, c, d, peak = (statistics.median(p[k] for p in passes) for k in (0, 2, 3, 4))
+    return a, passes[0][1], c, d, peak
 
 
 def measure_lsllama_and_hf(
@@ -280,7 +286,7 @@ def measure_lsllama_and_hf(
     hf = HfReference(base)
     encoder = get_encoder(nlp.get_pipe("llm").model)
     bare = BareForward(encoder.model, *((4, 16) if args.quick else BARE_SHAPE))
-    a_seconds, docs, c_seconds, d_seconds = median_rounds(nlp, hf, bare, texts, args)
+    a_seconds, docs, c_seconds, d_seconds, peak = median_rounds(nlp, hf, bare, texts, args)
     flops = flop_model(encoder.model, lora_merged=encoder.lora_merged)
     a = {
         **throughput(
@@ -292,6 +298,7 @@ def measure_lsllama_and_hf(
         ),
         "f1": entity_f1(docs, sentences, nlp) if args.pipeline else None,
         "flop_model": asdict(flops),
+        "interleaved_peak_gflops": peak,
     }
     c = throughput(c_seconds, words, flop_model(hf.model), hf.lengths, hf.computed)
     d = bare.throughput(d_seconds, flops)
@@ -343,8 +350,10 @@ def measure(args: argparse.Namespace, peak_gflops: float | None = None) -> dict[
     nlp = lsllama_pipeline(args.base_model, args.pipeline, sentences)
     a, c, bare = measure_lsllama_and_hf(nlp, args.base_model, sentences, args)
     gc.collect()
+    reference = a["interleaved_peak_gflops"]
     for m in (a, c, bare):
-        m["peak_fraction"] = m["useful_gflops_per_s"] / peak_gflops
+        m["peak_fraction"] = m["useful_gflops_per_s"] / reference
+        m["start_peak_fraction"] = m["useful_gflops_per_s"] / peak_gflops
     a["bare_fraction"] = a["useful_gflops_per_s"] / bare["useful_gflops_per_s"]
     part = spread(sentences, args.breakdown_limit, 64)
     stages = breakdown(nlp, [s.text for s in part], args.batch_size)
@@ -352,7 +361,13 @@ def measure(args: argparse.Namespace, peak_gflops: float | None = None) -> dict[
     b = measure_stock(args.base_model, sentences, args.batch_size)
     gc.collect()
     lever_part = spread(sentences, args.lever_limit, 64)
-    levers = measure_levers(nlp, lever_part, args.batch_size, args.pipeline is not None)
+    levers = measure_levers(
+        nlp,
+        lever_part,
+        args.batch_size,
+        args.pipeline is not None,
+        a["peak_fraction"],
+    )
     return {
         "sentences": len(sentences),
         "words": word_count(sentences),
@@ -361,6 +376,7 @@ def measure(args: argparse.Namespace, peak_gflops: float | None = None) -> dict[
         "base_model": str(args.base_model),
         "pipeline": str(args.pipeline) if args.pipeline else None,
         "peak_gflops": peak_gflops,
+        "reference_peak_gflops": reference,
         "machine": machine(),
         "lsllama": a,
         "stock": b,
@@ -411,10 +427,13 @@ def report(result: dict[str, Any]) -> str:
         "",
         f"{result['machine']['torch_threads']} torch threads, nlp.pipe batch_size "
         f"{result['batch_size']}, base `{result['base_model']}`, pipeline "
-        f"`{result['pipeline'] or 'untrained (configs/ner.cfg)'}`; matmul peak "
-        f"{result['peak_gflops']:.1f} GFLOP/s measured in the same process. (a), (c) and the "
-        f"ceiling are timed alternately block by block; each figure is the median of "
-        f"{result['rounds']} such passes.",
+        f"`{result['pipeline'] or 'untrained (configs/ner.cfg)'}`. (a), (c) and the "
+        f"ceiling are timed alternately block by block, with a {PROBE_SIZE}² matmul probe "
+        f"(best of {PROBE_REPEATS}) after each block; each figure is the median of "
+        f"{result['rounds']} such passes. **Matmul peak: {result['reference_peak_gflops']:.1f} "
+        f"GFLOP/s**, the best probe of a pass (median over passes), measured in the same "
+        f"minutes as the methods; at the start of the run it was {result['peak_gflops']:.1f} "
+        f"GFLOP/s, on which (a) would reach {a['start_peak_fraction']:.0%}.",
         "",
         markdown_table(headers, method_rows(result)),
         "",

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from breakdown import padding, padding_fraction
@@ -25,6 +26,7 @@ from common import (
     log,
     markdown_table,
     time_pipe,
+    timed,
     word_count,
 )
 
@@ -74,6 +76,8 @@ def inference_mode() -> AbstractContextManager:
     return torch.inference_mode()
 
 
+COMPILED = "(vii) torch.compile (compile = true, lsllama tag --compile)"
+
 LEVERS = [
     Lever("baseline (config defaults: merge_lora, rows_per_forward 8)"),
     Lever("(i) torch.inference_mode", context=inference_mode),
@@ -92,6 +96,7 @@ LEVERS = [
     Lever("(vi) rows_per_forward 4", transform=lambda e: with_settings(e, rows_per_forward=4)),
     Lever("(vi) rows_per_forward 16", transform=lambda e: with_settings(e, rows_per_forward=16)),
     Lever("(vi) rows_per_forward 32", transform=lambda e: with_settings(e, rows_per_forward=32)),
+    Lever(COMPILED, transform=partial(with_settings, compile=True)),
     Lever(
         "(i)+(v) inference_mode, batch_size 256",
         context=inference_mode,
@@ -124,7 +129,8 @@ def run_lever(
 
     Pairing each lever with a baseline timed on the same blocks moments apart keeps the
     speed-up clear of this machine's drift; the baseline row, paired with itself, shows
-    how large that noise is.
+    how large that noise is. The lever's warm-up pass is timed on its own: it holds any
+    one-off cost, such as torch.compile's compilation.
     """
     from spacy_lsllama.layers.transformer_model import get_encoder
 
@@ -135,7 +141,8 @@ def run_lever(
         encoder = original if lever.transform is None else lever.transform(copy.deepcopy(original))
         time_pipe(nlp, texts[:WARMUP_SENTENCES], batch_size)
         with applied(nlp, lever, encoder):
-            time_pipe(nlp, texts[:WARMUP_SENTENCES], lever_batch)
+            warmup = timed(lambda: list(nlp.pipe(texts[:WARMUP_SENTENCES], batch_size=lever_batch)))
+            time_pipe(nlp, texts[:WARMUP_SENTENCES], lever_batch, warmup=False)
         base_seconds, seconds, docs = 0.0, 0.0, []
         for block in chunks(texts, max(batch_size, lever_batch)):
             base_seconds += time_pipe(nlp, block, batch_size, warmup=False).seconds
@@ -156,16 +163,28 @@ def run_lever(
         "words_per_s": words / seconds,
         "baseline_words_per_s": words / base_seconds,
         "speedup": base_seconds / seconds,
+        "warmup_seconds": warmup[0],
         "padding": padded,
         "docs": docs,
     }
 
 
 def measure_levers(
-    nlp: Any, sentences: Sequence[Sentence], batch_size: int, trained: bool
+    nlp: Any,
+    sentences: Sequence[Sentence],
+    batch_size: int,
+    trained: bool,
+    peak_fraction: float,
 ) -> list[dict[str, Any]]:
-    """Words/s, paired speed-up, padding, agreement with the baseline and (trained) F1."""
+    """Words/s, paired speed-up, padding, agreement with the baseline and (trained) F1.
+
+    A lever's share of the matmul peak is (a)'s `peak_fraction` times its paired speed-up:
+    its own words/s drift with the host between the blocks it ran in.
+    """
     rows = [run_lever(nlp, lever, sentences, batch_size) for lever in LEVERS]
+    for row in rows:
+        if "speedup" in row:
+            row["peak_fraction"] = peak_fraction * row["speedup"]
     reference = rows[0].get("docs", [])
     for row in rows:
         docs = row.pop("docs", None)
@@ -183,6 +202,8 @@ COLUMNS = {
     "words_per_s": "words/s",
     "baseline_words_per_s": "baseline words/s",
     "speedup": "speed-up",
+    "peak_fraction": "of peak",
+    "warmup_seconds": "warm-up s",
     "padding": "padding",
     "agreement": "agreement",
     "f1": "F1 (%)",
@@ -198,7 +219,9 @@ def report_levers(part: dict[str, Any]) -> list[str]:
         "",
         "Each lever is timed alternately with the baseline, block by block, on the same "
         "sentences; speed-up is the baseline's time over the lever's (the baseline row, "
-        "paired with itself, shows the noise). "
+        "paired with itself, shows the noise). Of peak: (a)'s useful FLOP/s over the matmul "
+        "peak, times the speed-up. Warm-up s: the lever's first pass over "
+        f"{WARMUP_SENTENCES} sentences, with any one-off cost such as compilation. "
         "Padding: share of computed pieces that are padding. Agreement: entity-set F1 against "
         "the baseline's predictions (1.0 = identical). F1 and ΔF1 only for a trained pipeline.",
         "",

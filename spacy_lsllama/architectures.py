@@ -41,6 +41,7 @@ def build_llama_transformer_v1(
     rows_per_forward: int = 8,
     merge_lora: bool = True,
     embed_base_model: bool = False,
+    compile: bool = False,
 ) -> Model[list[Doc], FullTransformerBatch]:
     """A Llama-family decoder as a shared encoder (LS-unLLaMA, or LS-LLaMA when causal).
 
@@ -59,6 +60,8 @@ def build_llama_transformer_v1(
     merge_lora: predict with the LoRA update folded into the (float32) base weights, which
         saves the adapters' extra work; training and embedding the base unfold it again.
     embed_base_model: save the full base weights with the pipeline (self-contained).
+    compile: predict through torch.compile (`compilation`): faster on long runs, after a
+        compilation of a minute or two at the first batch; training always runs eagerly.
     """
     settings = EncoderSettings(
         name=str(name),
@@ -72,6 +75,7 @@ def build_llama_transformer_v1(
         rows_per_forward=rows_per_forward,
         merge_lora=merge_lora,
         embed_base_model=embed_base_model,
+        compile=compile,
     )
     return LlamaTransformerModel(settings)
 

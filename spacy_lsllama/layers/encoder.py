@@ -5,13 +5,14 @@ tokenizer; the thinc layer feeds it windows of piece ids and gets back per-doc p
 already stitched from the windows.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from peft import PeftModel
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from ..base_model import BaseModel, load_base_model
+from ..compilation import CompiledDecoder, pad_chunk
 from ..lora import LoraSettings, apply_lora
 from ..packing import pack_windows
 from ..unmasking import make_bidirectional, segment_mask_4d, sliding_window
@@ -32,6 +33,7 @@ class EncoderSettings:
     rows_per_forward: int = 8
     merge_lora: bool = True
     embed_base_model: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.rows_per_forward < 1:
@@ -62,6 +64,7 @@ class LlamaEncoder(torch.nn.Module):
         self.base_name = base_name
         self.base_sha256 = base_sha256
         self.lora_merged = False
+        self.compiled = CompiledDecoder(model)
 
     @property
     def hidden_size(self) -> int:
@@ -84,6 +87,10 @@ class LlamaEncoder(torch.nn.Module):
             else:
                 self.model.unmerge_adapter()
         self.lora_merged = merged
+
+    def use_compiled(self, compiled: bool) -> None:
+        """Predict through torch.compile (`compilation`) or eagerly: the `compile` setting."""
+        self.settings = replace(self.settings, compile=compiled)
 
     def forward(
         self,
@@ -116,6 +123,10 @@ class LlamaEncoder(torch.nn.Module):
     def _states(
         self, input_ids: torch.Tensor, position_ids: torch.Tensor, segments: torch.Tensor
     ) -> torch.Tensor:
+        compiled = self.settings.compile and not torch.is_grad_enabled()
+        rows, width = input_ids.shape
+        if compiled:
+            input_ids, position_ids, segments = pad_chunk(input_ids, position_ids, segments)
         mask = segment_mask_4d(
             segments,
             position_ids,
@@ -123,10 +134,11 @@ class LlamaEncoder(torch.nn.Module):
             causal=not self.settings.bidirectional,
             sliding_window=sliding_window(self.model.config),
         )
-        output = self.model(
+        decoder = self.compiled if compiled else self.model
+        output = decoder(
             input_ids=input_ids, position_ids=position_ids, attention_mask=mask, use_cache=False
         )
-        return output.last_hidden_state.float()
+        return output.last_hidden_state[:rows, :width].float()
 
 
 def build_encoder(settings: EncoderSettings, base: BaseModel | None = None) -> LlamaEncoder:

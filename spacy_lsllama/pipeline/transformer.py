@@ -32,6 +32,7 @@ stride = 384
 rows_per_forward = 8
 merge_lora = true
 embed_base_model = false
+compile = false
 
 [model.lora]
 @misc = "spacy-lsllama.LoRA.v1"

@@ -127,3 +127,13 @@ def test_tag_streams_through_an_lsllama_pipeline(tiny_model_dir, tmp_path):
     assert all(0 < e["score"] <= 1 for e in first["ents"])
     errors = (tmp_path / "out.jsonl.errors.jsonl").read_text().splitlines()
     assert len(errors) == 1 and json.loads(errors[0])["line"] == 2
+    compiled_out = tmp_path / "compiled.jsonl"
+    result = runner.invoke(app, [*args[:-1], str(compiled_out), "--compile"])
+    assert result.exit_code == 0, result.output
+    compiled = [json.loads(line) for line in compiled_out.read_text().splitlines()]
+    assert [(e["text"], e["label"]) for e in compiled[0]["ents"]] == [
+        ("Obama", "PER"),
+        ("Paris", "LOC"),
+    ]
+    for got, want in zip(compiled[0]["ents"], first["ents"], strict=True):
+        assert abs(got["score"] - want["score"]) < 1e-4

@@ -255,6 +255,13 @@ def test_missing_model_is_a_one_line_error(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_compile_without_an_lsllama_encoder_is_a_one_line_error(tiny_pipeline):
+    result = tag("-", "--model", tiny_pipeline, "--compile", input=jsonl(RECORDS))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: --compile: The pipeline has no lsllama_transformer")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_missing_input_file_is_a_usage_error(tiny_pipeline, tmp_path):
     result = tag(tmp_path / "missing.jsonl", "-m", tiny_pipeline)
     assert result.exit_code == 2

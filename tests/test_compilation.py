@@ -1,0 +1,107 @@
+"""Compiled prediction: same states as eager, fresh after training, never saved or copied."""
+
+import copy
+
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.training import Example
+from tiny_models import encoder_nlp
+
+from spacy_lsllama.compilation import compile_pipeline
+from spacy_lsllama.layers.transformer_model import get_encoder
+
+TEXTS = [
+    "Barack Obama visited Paris.",
+    "Apple opened offices in London and Berlin last year.",
+    "Rain.",
+]
+
+
+def adapted_nlp(name, **settings):
+    """An encoder pipeline whose LoRA B matrices are non-zero, as after training (seeded)."""
+    torch.manual_seed(0)
+    nlp = encoder_nlp(name, **settings)
+    with torch.no_grad():
+        for param_name, param in encoder_of(nlp).named_parameters():
+            if "lora_B" in param_name:
+                param.normal_(std=0.5)
+    return nlp
+
+
+def encoder_of(nlp):
+    return get_encoder(nlp.get_pipe("llm").model)
+
+
+def states(nlp, texts=TEXTS):
+    return [doc._.trf_data.model_output.last_hidden_state for doc in nlp.pipe(texts)]
+
+
+def assert_states_close(a, b):
+    for x, y in zip(a, b, strict=True):
+        numpy.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_compiled_prediction_equals_eager(tiny_model_dir, bidirectional):
+    nlp = adapted_nlp(tiny_model_dir, bidirectional=bidirectional, compile=True)
+    compiled = states(nlp)
+    assert encoder_of(nlp).compiled._compiled is not None
+    encoder_of(nlp).use_compiled(False)
+    assert_states_close(compiled, states(nlp))
+
+
+def test_one_row_and_one_piece_chunks_do_not_recompile(tiny_model_dir):
+    nlp = adapted_nlp(tiny_model_dir, compile=True)
+    states(nlp)
+    small = [["Paris"], ["Barack Obama"], ["Rain.", "Paris"]]
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        compiled = [states(nlp, texts) for texts in small]
+    encoder_of(nlp).use_compiled(False)
+    for texts, got in zip(small, compiled, strict=True):
+        assert_states_close(got, states(nlp, texts))
+
+
+def test_compiled_prediction_sees_training_updates(tiny_model_dir):
+    nlp = adapted_nlp(tiny_model_dir, compile=True)
+    before = states(nlp)
+    nlp.add_pipe("lsllama_ner", config={"model": {"tok2vec": {"upstream": "llm"}}})
+    nlp.get_pipe("lsllama_ner").add_label("LOC")
+    example = Example.from_dict(nlp.make_doc("Paris"), {"entities": [(0, 5, "LOC")]})
+    nlp.get_pipe("lsllama_ner").initialize(lambda: [example], nlp=nlp)
+    optimizer = spacy.util.registry.optimizers.get("Adam.v1")(0.05)
+    for _ in range(3):
+        nlp.update([example], sgd=optimizer)
+    after = states(nlp)
+    assert any(not numpy.allclose(x, y, atol=1e-3) for x, y in zip(before, after))
+    encoder_of(nlp).use_compiled(False)
+    assert_states_close(after, states(nlp))
+
+
+def test_compiled_state_is_not_saved_or_copied(tiny_model_dir, tmp_path):
+    nlp = adapted_nlp(tiny_model_dir, compile=True)
+    expected = states(nlp)
+    encoder = encoder_of(nlp)
+    assert all(not key.startswith("compiled") for key in encoder.state_dict())
+    duplicate = copy.deepcopy(encoder)
+    assert duplicate.compiled._compiled is None
+    assert duplicate.compiled.model is duplicate.model
+    nlp.to_disk(tmp_path / "pipeline")
+    reloaded = spacy.load(tmp_path / "pipeline")
+    assert reloaded.config["components"]["llm"]["model"]["compile"] is True
+    assert_states_close(expected, states(reloaded))
+
+
+def test_compile_pipeline_switches_every_encoder(tiny_model_dir):
+    nlp = encoder_nlp(tiny_model_dir)
+    assert not encoder_of(nlp).settings.compile
+    assert compile_pipeline(nlp) == 1
+    assert encoder_of(nlp).settings.compile
+
+
+def test_compile_pipeline_without_an_encoder_says_so():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    with pytest.raises(ValueError, match="no lsllama_transformer layer.*sentencizer"):
+        compile_pipeline(nlp)
