@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -53,6 +54,23 @@ STARTED = time.perf_counter()
 def log(message: str) -> None:
     """A progress line with the seconds since the benchmarks started."""
     print(f"[{time.perf_counter() - STARTED:6.0f} s] {message}", flush=True)
+
+
+def benchmark_parser(description: str, quick_help: str) -> argparse.ArgumentParser:
+    """A benchmark script's parser with the options every script shares."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--base-model", type=Path, help="prepared HF dir (default: tiny in --quick)")
+    p.add_argument("--threads", type=int, default=default_threads())
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--out", type=Path, help="results dir (default: benchmarks/results[/quick])")
+    return p
+
+
+def add_pipeline_options(p: argparse.ArgumentParser, batch_size: int, rounds: int) -> None:
+    """Options of the scripts that time an lsllama pipeline: which one, batches, passes."""
+    p.add_argument("--pipeline", type=Path, help="trained lsllama NER pipeline (F1 is reported)")
+    p.add_argument("--batch-size", type=int, default=batch_size, help="nlp.pipe batch size")
+    p.add_argument("--rounds", type=int, default=rounds, help="timed passes; median taken")
 
 
 def default_threads() -> int:

@@ -22,7 +22,7 @@ import json
 import statistics
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -36,9 +36,10 @@ from common import (
     WARMUP_SENTENCES,
     FlopModel,
     Sentence,
+    add_pipeline_options,
     base_model_or_tiny,
+    benchmark_parser,
     chunks,
-    default_threads,
     entity_f1,
     flop_model,
     gold_docs,
@@ -511,18 +512,12 @@ def plot(result: dict[str, Any], out_dir: Path) -> list[Path]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--base-model", type=Path, help="prepared HF dir (default: tiny in --quick)")
-    p.add_argument("--pipeline", type=Path, help="trained lsllama NER pipeline (F1 is reported)")
+    p = benchmark_parser(__doc__.splitlines()[0], "a few dozen sentences (smoke test)")
+    add_pipeline_options(p, batch_size=64, rounds=3)
     p.add_argument("--data", type=Path, default=CONLL_TEST)
     p.add_argument("--limit", type=int, default=640, help="sentences for (a)-(c); 0: all 3453")
     p.add_argument("--lever-limit", type=int, default=192, help="sentences for the levers")
     p.add_argument("--breakdown-limit", type=int, default=192, help="sentences for the breakdown")
-    p.add_argument("--batch-size", type=int, default=64, help="nlp.pipe batch size")
-    p.add_argument("--rounds", type=int, default=3, help="passes of (a)/(c); median taken")
-    p.add_argument("--threads", type=int, default=default_threads())
-    p.add_argument("--quick", action="store_true", help="a few dozen sentences (smoke test)")
-    p.add_argument("--out", type=Path, help="results dir (default: benchmarks/results[/quick])")
     return p
 
 
@@ -544,8 +539,15 @@ def run(args: argparse.Namespace, peak_gflops: float | None = None) -> dict[str,
     return result
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = parser().parse_args(argv)
+def run_script(
+    parser: argparse.ArgumentParser,
+    apply_quick: Callable[[argparse.Namespace], None],
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    argv: list[str] | None,
+) -> dict[str, Any]:
+    """A pipeline script's `run` on --base-model, else the --pipeline's base, else (--quick)
+    a tiny one."""
+    args = parser.parse_args(argv)
     apply_quick(args)
     set_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -553,6 +555,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.base_model = base_of(args.pipeline)
         args.base_model = base_model_or_tiny(args.base_model, args.quick, tmp)
         return run(args)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    return run_script(parser(), apply_quick, run, argv)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import accuracy
+import documents
 import inference
 import levers
 import matmul_peak
@@ -34,7 +35,7 @@ from common import (
     write_results,
 )
 
-PARTS = ("inference", "training", "accuracy")
+PARTS = ("inference", "documents", "training", "accuracy")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -116,6 +117,10 @@ def headline(results: dict[str, Any]) -> list[list[Any]]:
         if ok:
             best = max(ok, key=lambda r: r["speedup"])
             rows.append([f"best lever: {best['lever']} (speed-up)", best["speedup"]])
+    if docs := results.get("documents"):
+        best = max(docs["rows"], key=lambda r: r["speedup_vs_default"])
+        rows.append([f"documents: best rows_per_forward ({best['rows_per_forward']}), speed-up "
+                     "over the default", best["speedup_vs_default"]])  # fmt: skip
     if tr := results.get("training"):
         for method in training.METHODS:
             r = tr[method]
@@ -137,7 +142,8 @@ def summary(results: dict[str, Any], args: argparse.Namespace, seconds: float) -
         f"`{args.pipeline or 'untrained'}`, {args.threads} torch threads, total runtime "
         f"{seconds:.0f} s. Every ratio compares numbers measured in this run.\n\n{ratios}\n\n"
         f"{numbers}\n\nThe (a)/(b) target is stated at equal F1; (b) is not trained here, so "
-        "only its speed is compared. Details: matmul_peak.md, inference.md, training.md"
+        "only its speed is compared. Details: matmul_peak.md, inference.md, "
+        f"{'documents.md, ' if 'documents' in results else ''}training.md"
         f"{', accuracy.md' if 'accuracy' in results else ''}.\n"
     )
 
@@ -160,6 +166,10 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         )
         inference.apply_quick(inf_args)
         results["inference"] = inference.run(inf_args, peak["peak_gflops"])
+    if "documents" not in args.skip:
+        doc_args = sub_args(documents, args, pipeline=args.pipeline)
+        documents.apply_quick(doc_args)
+        results["documents"] = documents.run(doc_args)
     if "training" not in args.skip:
         tr_args = sub_args(training, args, steps=args.steps)
         training.apply_quick(tr_args)

@@ -32,8 +32,8 @@ from common import (
     TAGS,
     Sentence,
     base_model_or_tiny,
+    benchmark_parser,
     chunks,
-    default_threads,
     gold_docs,
     hf_token_classifier,
     hf_tokenizer,
@@ -304,13 +304,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--base-model", type=Path, help="prepared HF dir (default: tiny in --quick)")
+    p = benchmark_parser(__doc__.splitlines()[0], "3 timed steps")
     p.add_argument("--steps", type=int, default=10, help="timed steps per method")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
-    p.add_argument("--threads", type=int, default=default_threads())
-    p.add_argument("--quick", action="store_true", help="3 timed steps")
-    p.add_argument("--out", type=Path, help="results dir (default: benchmarks/results[/quick])")
     p.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     p.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     return p

@@ -99,3 +99,10 @@ def test_packed_training_gives_each_window_its_own_gradients(tiny_model_dir, bid
     for packed, *single in zip(together, *alone):
         expected = sum(single)
         assert float((packed - expected).norm() / expected.norm()) < 1e-5
+
+
+def test_rows_per_forward_below_one_is_a_config_error():
+    from spacy_lsllama.layers.encoder import EncoderSettings
+
+    with pytest.raises(ValueError, match="rows_per_forward must be at least 1, got 0"):
+        EncoderSettings(name="model", rows_per_forward=0)
