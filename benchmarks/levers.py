@@ -26,7 +26,6 @@ from common import (
     log,
     markdown_table,
     time_pipe,
-    timed,
     word_count,
 )
 
@@ -141,7 +140,7 @@ def run_lever(
         encoder = original if lever.transform is None else lever.transform(copy.deepcopy(original))
         time_pipe(nlp, texts[:WARMUP_SENTENCES], batch_size)
         with applied(nlp, lever, encoder):
-            warmup = timed(lambda: list(nlp.pipe(texts[:WARMUP_SENTENCES], batch_size=lever_batch)))
+            warmup = time_pipe(nlp, texts[:WARMUP_SENTENCES], lever_batch, warmup=False)
             time_pipe(nlp, texts[:WARMUP_SENTENCES], lever_batch, warmup=False)
         base_seconds, seconds, docs = 0.0, 0.0, []
         for block in chunks(texts, max(batch_size, lever_batch)):
@@ -163,7 +162,7 @@ def run_lever(
         "words_per_s": words / seconds,
         "baseline_words_per_s": words / base_seconds,
         "speedup": base_seconds / seconds,
-        "warmup_seconds": warmup[0],
+        "warmup_seconds": warmup.seconds,
         "padding": padded,
         "docs": docs,
     }

@@ -20,8 +20,6 @@ import torch
 from spacy.language import Language
 from thinc.api import Model
 
-ENCODER_LAYER = "lsllama_transformer"
-
 
 class CompiledDecoder:
     """A decoder's forward compiled at its first call; a copy starts uncompiled.
@@ -64,22 +62,24 @@ def pad_chunk(
 
 def encoder_layers(nlp: Language) -> list[Model]:
     """Every lsllama_transformer layer in the pipeline's components, each once."""
+    from .layers.transformer_model import LAYER_NAME
+
     layers: dict[int, Model] = {}
     for _, component in nlp.pipeline:
         model = getattr(component, "model", None)
         if isinstance(model, Model):
-            layers.update((id(node), node) for node in model.walk() if node.name == ENCODER_LAYER)
+            layers.update((id(node), node) for node in model.walk() if node.name == LAYER_NAME)
     return list(layers.values())
 
 
 def compile_pipeline(nlp: Language) -> int:
     """Switch every encoder of a loaded pipeline to compiled prediction; how many there were."""
-    from .layers.transformer_model import get_encoder
+    from .layers.transformer_model import LAYER_NAME, get_encoder
 
     layers = encoder_layers(nlp)
     if not layers:
         raise ValueError(
-            f"The pipeline has no {ENCODER_LAYER} layer, so there is nothing to compile "
+            f"The pipeline has no {LAYER_NAME} layer, so there is nothing to compile "
             f"(components: {', '.join(nlp.pipe_names) or 'none'})."
         )
     for layer in layers:

@@ -7,7 +7,7 @@ import pytest
 import spacy
 import torch
 from spacy.training import Example
-from tiny_models import encoder_nlp
+from tiny_models import encoder_nlp, trained_adapter_nlp
 
 from spacy_lsllama.compilation import compile_pipeline
 from spacy_lsllama.layers.transformer_model import get_encoder
@@ -17,17 +17,6 @@ TEXTS = [
     "Apple opened offices in London and Berlin last year.",
     "Rain.",
 ]
-
-
-def adapted_nlp(name, **settings):
-    """An encoder pipeline whose LoRA B matrices are non-zero, as after training (seeded)."""
-    torch.manual_seed(0)
-    nlp = encoder_nlp(name, **settings)
-    with torch.no_grad():
-        for param_name, param in encoder_of(nlp).named_parameters():
-            if "lora_B" in param_name:
-                param.normal_(std=0.5)
-    return nlp
 
 
 def encoder_of(nlp):
@@ -45,7 +34,7 @@ def assert_states_close(a, b):
 
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_compiled_prediction_equals_eager(tiny_model_dir, bidirectional):
-    nlp = adapted_nlp(tiny_model_dir, bidirectional=bidirectional, compile=True)
+    nlp = trained_adapter_nlp(tiny_model_dir, bidirectional=bidirectional, compile=True)
     compiled = states(nlp)
     assert encoder_of(nlp).compiled._compiled is not None
     encoder_of(nlp).use_compiled(False)
@@ -53,7 +42,7 @@ def test_compiled_prediction_equals_eager(tiny_model_dir, bidirectional):
 
 
 def test_one_row_and_one_piece_chunks_do_not_recompile(tiny_model_dir):
-    nlp = adapted_nlp(tiny_model_dir, compile=True)
+    nlp = trained_adapter_nlp(tiny_model_dir, compile=True)
     states(nlp)
     small = [["Paris"], ["Barack Obama"], ["Rain.", "Paris"]]
     with torch._dynamo.config.patch(error_on_recompile=True):
@@ -64,7 +53,7 @@ def test_one_row_and_one_piece_chunks_do_not_recompile(tiny_model_dir):
 
 
 def test_compiled_prediction_sees_training_updates(tiny_model_dir):
-    nlp = adapted_nlp(tiny_model_dir, compile=True)
+    nlp = trained_adapter_nlp(tiny_model_dir, compile=True)
     before = states(nlp)
     nlp.add_pipe("lsllama_ner", config={"model": {"tok2vec": {"upstream": "llm"}}})
     nlp.get_pipe("lsllama_ner").add_label("LOC")
@@ -80,7 +69,7 @@ def test_compiled_prediction_sees_training_updates(tiny_model_dir):
 
 
 def test_compiled_state_is_not_saved_or_copied(tiny_model_dir, tmp_path):
-    nlp = adapted_nlp(tiny_model_dir, compile=True)
+    nlp = trained_adapter_nlp(tiny_model_dir, compile=True)
     expected = states(nlp)
     encoder = encoder_of(nlp)
     assert all(not key.startswith("compiled") for key in encoder.state_dict())

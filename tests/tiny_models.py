@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import spacy
+import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     AutoModel,
@@ -62,6 +63,19 @@ def build_tiny_model(path: Path, arch: str = "llama", *, seed: int = 0) -> Path:
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+def trained_adapter_nlp(name, **model_settings) -> spacy.language.Language:
+    """An encoder pipeline whose LoRA B matrices are non-zero, as after training (seeded)."""
+    from spacy_lsllama.layers.transformer_model import get_encoder
+
+    torch.manual_seed(0)
+    nlp = encoder_nlp(name, **model_settings)
+    with torch.no_grad():
+        for param_name, param in get_encoder(nlp.get_pipe("llm").model).named_parameters():
+            if "lora_B" in param_name:
+                param.normal_(std=0.5)
+    return nlp
 
 
 def encoder_nlp(name, **model_settings) -> spacy.language.Language:

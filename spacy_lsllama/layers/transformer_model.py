@@ -20,6 +20,8 @@ from ..alignment import PieceBatch, batch_pieces, encode_docs
 from ..serialization import encoder_from_bytes, encoder_to_bytes, is_placeholder
 from .encoder import EncoderSettings, LlamaEncoder, build_encoder
 
+LAYER_NAME = "lsllama_transformer"
+
 
 def LlamaTransformerModel(settings: EncoderSettings) -> Model[list[Doc], FullTransformerBatch]:
     """Wrap a (not yet loaded) Llama encoder; weights arrive at initialize or from disk."""
@@ -29,7 +31,7 @@ def LlamaTransformerModel(settings: EncoderSettings) -> Model[list[Doc], FullTra
         deserialize_model=partial(_deserialize, settings=settings),
     )
     return Model(
-        "lsllama_transformer",
+        LAYER_NAME,
         forward,
         init=init,
         dims={"nO": None},

@@ -5,22 +5,11 @@ import pytest
 import spacy
 import torch
 from spacy.training import Example
-from tiny_models import encoder_nlp
+from tiny_models import trained_adapter_nlp
 
 from spacy_lsllama.layers.transformer_model import get_encoder
 
 TEXTS = ["Barack Obama visited Paris.", "Apple opened offices in London and Berlin last year."]
-
-
-def trained_adapter_nlp(name, **settings):
-    """An encoder pipeline whose LoRA B matrices are non-zero, as after training (seeded)."""
-    torch.manual_seed(0)
-    nlp = encoder_nlp(name, **settings)
-    with torch.no_grad():
-        for param_name, param in get_encoder(nlp.get_pipe("llm").model).named_parameters():
-            if "lora_B" in param_name:
-                param.normal_(std=0.5)
-    return nlp
 
 
 def states(nlp):
