@@ -76,6 +76,7 @@ def inference_mode() -> AbstractContextManager:
 
 
 COMPILED = "(vii) torch.compile (compile = true, lsllama tag --compile)"
+COMPILED_LARGE = "(vii)+(vi)+(v) compiled, rows_per_forward 32, batch_size 128"
 
 LEVERS = [
     Lever("baseline (config defaults: merge_lora, rows_per_forward 8)"),
@@ -96,6 +97,11 @@ LEVERS = [
     Lever("(vi) rows_per_forward 16", transform=lambda e: with_settings(e, rows_per_forward=16)),
     Lever("(vi) rows_per_forward 32", transform=lambda e: with_settings(e, rows_per_forward=32)),
     Lever(COMPILED, transform=partial(with_settings, compile=True)),
+    Lever(
+        COMPILED_LARGE,
+        transform=partial(with_settings, compile=True, rows_per_forward=32),
+        batch_size=128,
+    ),
     Lever(
         "(i)+(v) inference_mode, batch_size 256",
         context=inference_mode,

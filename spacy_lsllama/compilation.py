@@ -1,10 +1,13 @@
-"""Compiled prediction: the decoder through `torch.compile` for passes without gradients.
+"""Compiled prediction: the decoder's layers through `torch.compile` for passes without gradients.
 
 Eager PyTorch runs each RMSNorm, rotary embedding, SiLU and residual add of every layer as
 passes of its own over memory; on CPU these cost a sizeable share of a forward pass next to
-the matrix products. Inductor fuses them. Compiling takes a minute or two on two cores, once
-per process (inductor also caches generated code on disk), so it pays on long runs such as
-`lsllama tag` over a corpus and is off by default (`compile` config value, `--compile`).
+the matrix products. Inductor fuses them. Compilation is regional: each decoder layer is
+compiled rather than the whole unrolled model, and since the layers share one code path,
+dynamo compiles it once and reuses it for all of them. That takes seconds at the first batch
+instead of the minute or more the whole model takes on two cores, for nearly all of the
+speed-up (`benchmarks/`). It is off by default (`compile` config value, `--compile`): it
+needs a C++ compiler.
 
 Shapes are compiled as dynamic, so the varying widths of the forward chunks do not trigger a
 recompilation each; chunks are padded to at least 2 x 2 (`pad_chunk`), since a dimension of
@@ -13,32 +16,45 @@ weights stay inputs of the compiled graph (no freezing), so LoRA merging, traini
 loading are seen as they happen.
 """
 
-import copy
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
+from peft import PeftModel
 from spacy.language import Language
 from thinc.api import Model
 
 
-class CompiledDecoder:
-    """A decoder's forward compiled at its first call; a copy starts uncompiled.
+def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
+    """The decoder layers of a transformers decoder (`model.layers`), under any LoRA wrapper."""
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    layers = getattr(base, "layers", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        raise ValueError(
+            f"{type(base).__name__} has no `layers` list of decoder layers, so its layers "
+            "cannot be compiled; set compile = false."
+        )
+    return layers
 
-    Kept out of the encoder's module tree (a plain object, not an nn.Module), so the compiled
-    wrapper never enters a state dict, a deep copy or a saved pipeline.
+
+@contextmanager
+def compiled_layers(model: torch.nn.Module) -> Iterator[None]:
+    """Run the decoder's layers through `torch.compile` inside the block, eagerly after it.
+
+    The compiled calls (what `Module.compile` installs) are put on the layers for the block
+    only, so training and eager prediction never meet them and the module tree (state dict,
+    deep copies, saved pipelines) never holds them. Dynamo keeps the compiled code with the
+    layers' shared code path: installing it again for the next chunk compiles nothing.
     """
-
-    def __init__(self, model: torch.nn.Module):
-        self.model = model
-        self._compiled: Any = None
-
-    def __call__(self, **inputs: Any) -> Any:
-        if self._compiled is None:
-            self._compiled = torch.compile(self.model, dynamic=True)
-        return self._compiled(**inputs)
-
-    def __deepcopy__(self, memo: dict) -> "CompiledDecoder":
-        return CompiledDecoder(copy.deepcopy(self.model, memo))
+    layers = decoder_layers(model)
+    previous = [layer._compiled_call_impl for layer in layers]
+    for layer in layers:
+        layer._compiled_call_impl = torch.compile(layer._call_impl, dynamic=True)
+    try:
+        yield
+    finally:
+        for layer, call in zip(layers, previous, strict=True):
+            layer._compiled_call_impl = call
 
 
 def pad_chunk(
@@ -82,6 +98,9 @@ def compile_pipeline(nlp: Language) -> int:
             f"The pipeline has no {LAYER_NAME} layer, so there is nothing to compile "
             f"(components: {', '.join(nlp.pipe_names) or 'none'})."
         )
-    for layer in layers:
-        get_encoder(layer).use_compiled(True)
+    encoders = [get_encoder(layer) for layer in layers]
+    for encoder in encoders:
+        decoder_layers(encoder.model)
+    for encoder in encoders:
+        encoder.use_compiled(True)
     return len(layers)

@@ -1,4 +1,5 @@
-"""Compiled prediction: same states as eager, fresh after training, never saved or copied."""
+"""Compiled prediction: same states as eager, one compilation for all layers, fresh after
+training, never saved or copied."""
 
 import copy
 
@@ -9,7 +10,7 @@ import torch
 from spacy.training import Example
 from tiny_models import encoder_nlp, trained_adapter_nlp
 
-from spacy_lsllama.compilation import compile_pipeline
+from spacy_lsllama.compilation import compile_pipeline, decoder_layers
 from spacy_lsllama.layers.transformer_model import get_encoder
 
 TEXTS = [
@@ -32,13 +33,31 @@ def assert_states_close(a, b):
         numpy.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("arch", ["llama", "mistral", "qwen2"])
 @pytest.mark.parametrize("bidirectional", [True, False])
-def test_compiled_prediction_equals_eager(tiny_model_dir, bidirectional):
-    nlp = trained_adapter_nlp(tiny_model_dir, bidirectional=bidirectional, compile=True)
+def test_compiled_prediction_equals_eager(tiny_arch_dirs, arch, bidirectional):
+    nlp = trained_adapter_nlp(tiny_arch_dirs[arch], bidirectional=bidirectional, compile=True)
+    torch._dynamo.reset()
     compiled = states(nlp)
-    assert encoder_of(nlp).compiled._compiled is not None
+    assert torch._dynamo.utils.counters["frames"]["ok"] > 0
     encoder_of(nlp).use_compiled(False)
     assert_states_close(compiled, states(nlp))
+
+
+def test_one_compiled_graph_serves_every_layer_and_training_stays_eager(tiny_model_dir):
+    nlp = trained_adapter_nlp(tiny_model_dir, compile=True)
+    layers = decoder_layers(encoder_of(nlp).model)
+    assert len(layers) > 1
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        states(nlp)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+    assert all(layer._compiled_call_impl is None for layer in layers)
+    frames = dict(torch._dynamo.utils.counters["frames"])
+    example = Example.from_dict(nlp.make_doc("Paris"), {})
+    nlp.update([example], sgd=spacy.util.registry.optimizers.get("Adam.v1")(0.01))
+    assert dict(torch._dynamo.utils.counters["frames"]) == frames
 
 
 def test_one_row_and_one_piece_chunks_do_not_recompile(tiny_model_dir):
@@ -74,8 +93,7 @@ def test_compiled_state_is_not_saved_or_copied(tiny_model_dir, tmp_path):
     encoder = encoder_of(nlp)
     assert all(not key.startswith("compiled") for key in encoder.state_dict())
     duplicate = copy.deepcopy(encoder)
-    assert duplicate.compiled._compiled is None
-    assert duplicate.compiled.model is duplicate.model
+    assert all(layer._compiled_call_impl is None for layer in decoder_layers(duplicate.model))
     nlp.to_disk(tmp_path / "pipeline")
     reloaded = spacy.load(tmp_path / "pipeline")
     assert reloaded.config["components"]["llm"]["model"]["compile"] is True
@@ -94,3 +112,8 @@ def test_compile_pipeline_without_an_encoder_says_so():
     nlp.add_pipe("sentencizer")
     with pytest.raises(ValueError, match="no lsllama_transformer layer.*sentencizer"):
         compile_pipeline(nlp)
+
+
+def test_a_decoder_without_layers_cannot_be_compiled():
+    with pytest.raises(ValueError, match="Linear has no `layers`.*compile = false"):
+        decoder_layers(torch.nn.Linear(2, 2))

@@ -183,8 +183,8 @@ def tag(
         bool,
         typer.Option(
             "--compile",
-            help="Run the encoder through torch.compile: faster on long inputs, after a "
-            "compilation of a minute or two at the first batch.",
+            help="Run the encoder's layers through torch.compile: faster on long inputs, "
+            "after a compilation of some seconds at the first batch (needs a C++ compiler).",
         ),
     ] = False,
 ) -> None:

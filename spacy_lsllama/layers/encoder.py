@@ -5,6 +5,7 @@ tokenizer; the thinc layer feeds it windows of piece ids and gets back per-doc p
 already stitched from the windows.
 """
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -12,7 +13,7 @@ from peft import PeftModel
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from ..base_model import BaseModel, load_base_model
-from ..compilation import CompiledDecoder, pad_chunk
+from ..compilation import compiled_layers, pad_chunk
 from ..lora import LoraSettings, apply_lora
 from ..packing import pack_windows
 from ..unmasking import make_bidirectional, segment_mask_4d, sliding_window
@@ -64,7 +65,6 @@ class LlamaEncoder(torch.nn.Module):
         self.base_name = base_name
         self.base_sha256 = base_sha256
         self.lora_merged = False
-        self.compiled = CompiledDecoder(model)
 
     @property
     def hidden_size(self) -> int:
@@ -134,10 +134,13 @@ class LlamaEncoder(torch.nn.Module):
             causal=not self.settings.bidirectional,
             sliding_window=sliding_window(self.model.config),
         )
-        decoder = self.compiled if compiled else self.model
-        output = decoder(
-            input_ids=input_ids, position_ids=position_ids, attention_mask=mask, use_cache=False
-        )
+        with compiled_layers(self.model) if compiled else nullcontext():
+            output = self.model(
+                input_ids=input_ids,
+                position_ids=position_ids,
+                attention_mask=mask,
+                use_cache=False,
+            )
         return output.last_hidden_state[:rows, :width].float()
 
 
