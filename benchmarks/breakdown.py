@@ -34,7 +34,7 @@ def sub_batches(llm: Any, docs: list[Any]) -> list[list[Any]]:
 
 def windows(encoder: Any, settings: Any, docs: list[Any]) -> Any:
     """The library's PieceBatch for docs: windows of piece ids, padded."""
-    from spacy_lsllama.alignment import batch_pieces, encode_docs
+    from spacy_lsllama.layers.alignment import batch_pieces, encode_docs
 
     pieces = encode_docs(encoder.tokenizer, [doc for doc in docs if len(doc)])
     return batch_pieces(
@@ -47,7 +47,7 @@ def windows(encoder: Any, settings: Any, docs: list[Any]) -> Any:
 
 def piece_lengths(nlp: Any, texts: Sequence[str]) -> list[int]:
     """Real pieces per text under the encoder's tokenizer, aligned as the library does."""
-    from spacy_lsllama.alignment import encode_docs
+    from spacy_lsllama.layers.alignment import encode_docs
 
     _, encoder, _ = _llm(nlp)
     return [len(d.ids) for d in encode_docs(encoder.tokenizer, [nlp.make_doc(t) for t in texts])]
@@ -68,7 +68,7 @@ class Padding:
         """A PieceBatch as the encoder runs it: packed, in chunks cut to their fullest row."""
         import torch
 
-        from spacy_lsllama.packing import pack_windows
+        from spacy_lsllama.nn.packing import pack_windows
 
         packed = pack_windows(
             torch.as_tensor(batch.window_ids), torch.as_tensor(batch.window_mask.sum(axis=1))
@@ -85,7 +85,7 @@ def padding(nlp: Any, texts: Sequence[str], batch_size: int) -> Padding:
     """What the encoder computes for the texts, batched as nlp.pipe and the encoder do.
 
     Each sub-batch's windows are packed into rows and run in chunks as the encoder does
-    (`spacy_lsllama.packing`), each cut to its fullest row.
+    (`spacy_lsllama.nn.packing`), each cut to its fullest row.
     """
     llm, encoder, settings = _llm(nlp)
     result = Padding()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -163,10 +162,8 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 def tiny_base_model(path: Path) -> Path:
     """A tiny random Llama prepared like a real base dir (tokenizer saved with a pad token)."""
-    sys.path.insert(0, str(REPO_DIR / "tests"))
-    from tiny_models import build_tiny_model
-
-    from spacy_lsllama.tokenization import load_tokenizer
+    from spacy_lsllama.nn.tokenization import load_tokenizer
+    from spacy_lsllama.testing import build_tiny_model
 
     build_tiny_model(path, "llama")
     load_tokenizer(path).save_pretrained(path)
@@ -184,7 +181,7 @@ def base_model_or_tiny(base_model: Path | None, quick: bool, tmp: str) -> Path:
 
 def hf_tokenizer(base: Path) -> Any:
     """The base model's fast tokenizer with a pad token and right padding."""
-    from spacy_lsllama.tokenization import load_tokenizer
+    from spacy_lsllama.nn.tokenization import load_tokenizer
 
     return load_tokenizer(base)
 
@@ -369,7 +366,7 @@ def entity_f1(docs: Sequence[Any], sentences: Sequence[Sentence], nlp: Any) -> f
     """Entity F1 in % (seqeval, conlleval rules) of predicted docs against the gold sentences."""
     from spacy.training import Example
 
-    from spacy_lsllama.evaluation import ner_scores
+    from spacy_lsllama.pipeline.scorers import ner_scores
 
     examples = [Example(doc, gold) for doc, gold in zip(docs, gold_docs(nlp, sentences))]
     return 100 * ner_scores(examples)["f1"]

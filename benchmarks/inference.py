@@ -167,7 +167,7 @@ class HfReference:
     def _run(self, texts: Sequence[str], record: bool) -> None:
         import torch
 
-        from spacy_lsllama.unmasking import padding_mask_4d
+        from spacy_lsllama.nn.unmasking import padding_mask_4d
 
         with torch.no_grad():
             for batch in chunks(texts, self.batch_size):

@@ -135,7 +135,7 @@ def reference_stepper(base: Path, batches: Sequence[Sequence[Sentence]]) -> Call
     """A plain loop as transformers' Trainer runs it: forward with labels, backward, clip, AdamW."""
     import torch
 
-    from spacy_lsllama.unmasking import padding_mask_4d
+    from spacy_lsllama.nn.unmasking import padding_mask_4d
 
     tokenizer = hf_tokenizer(base)
     model = hf_token_classifier(base, len(TAGS)).train()

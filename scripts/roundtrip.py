@@ -21,7 +21,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from spacy_lsllama.evaluation import ner_scores
+from spacy_lsllama.pipeline.scorers import ner_scores
 
 
 def predict(nlp: Language, references: list[Doc], batch_size: int) -> tuple[list[Doc], float]:

@@ -22,10 +22,10 @@ from thinc.layers.chain import init as init_chain
 from thinc.layers.resizable import resize_linear_weighted
 from thinc.types import Floats2d
 
-from .layers import EncoderSettings
+from .layers.pooling import pieces2vec
 from .layers.transformer_model import LlamaTransformerModel
-from .lora import LoraSettings
-from .pooling import pieces2vec
+from .nn.encoder import EncoderSettings
+from .nn.lora import LLAMA_ATTENTION, LoraSettings
 
 
 @registry.architectures("spacy-lsllama.LlamaTransformer.v1")
@@ -79,6 +79,21 @@ def build_llama_transformer_v1(
         compile=compile,
     )
     return LlamaTransformerModel(settings)
+
+
+@registry.misc("spacy-lsllama.LoRA.v1")
+def configure_lora_v1(
+    r: int = 12,
+    alpha: int = 32,
+    dropout: float = 0.1,
+    target_modules: list[str] = LLAMA_ATTENTION,
+) -> LoraSettings:
+    """LoRA settings for the encoder's `lora` config value."""
+    if r < 1:
+        raise ValueError(f"LoRA rank must be at least 1, got {r}")
+    if not target_modules:
+        raise ValueError("LoRA needs at least one target module")
+    return LoraSettings(r=r, alpha=alpha, dropout=dropout, target_modules=list(target_modules))
 
 
 @registry.architectures("spacy-lsllama.TokenClassifier.v1")

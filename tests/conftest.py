@@ -6,7 +6,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
-from tiny_models import build_tiny_model  # noqa: E402
+
+from spacy_lsllama.testing import build_tiny_model  # noqa: E402
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

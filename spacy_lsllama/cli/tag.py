@@ -480,7 +480,7 @@ def _load_pipeline(model: str, gpu_id: int, max_chars: int, compile: bool) -> La
     except (OSError, ValueError, ImportError) as err:
         raise CommandError(f"cannot load model {model!r}: {err}") from None
     if compile:
-        from ..compilation import compile_pipeline
+        from ..pipeline.compilation import compile_pipeline
 
         try:
             compile_pipeline(nlp)

@@ -1,5 +1,5 @@
-"""Thinc layers and the PyTorch modules they wrap."""
+"""Thinc layers over the PyTorch encoder (`nn`): docs in, spacy-transformers' batches out."""
 
-from .encoder import EncoderSettings, LlamaEncoder, build_encoder
+from .transformer_model import LAYER_NAME, LlamaTransformerModel, get_encoder, set_encoder
 
-__all__ = ["EncoderSettings", "LlamaEncoder", "build_encoder"]
+__all__ = ["LAYER_NAME", "LlamaTransformerModel", "get_encoder", "set_encoder"]

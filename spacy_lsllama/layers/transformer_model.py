@@ -6,38 +6,29 @@ tagger, spancat) work on top of this encoder unchanged.
 """
 
 from collections.abc import Callable
-from functools import partial
 
 import torch
 from spacy.tokens import Doc
 from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
-from thinc.api import Model, PyTorchShim, get_torch_default_device
-from thinc.model import deserialize_attr, serialize_attr
+from thinc.api import Model, get_torch_default_device
 from thinc.types import ArgsKwargs
 from transformers.modeling_outputs import BaseModelOutput
 
-from ..alignment import PieceBatch, batch_pieces, encode_docs
-from ..serialization import encoder_from_bytes, encoder_to_bytes, is_placeholder
-from .encoder import EncoderSettings, LlamaEncoder, build_encoder
+from ..nn.encoder import EncoderSettings, LlamaEncoder, build_encoder
+from .alignment import PieceBatch, batch_pieces, encode_docs
+from .shim import is_placeholder, make_shim
 
 LAYER_NAME = "lsllama_transformer"
 
 
 def LlamaTransformerModel(settings: EncoderSettings) -> Model[list[Doc], FullTransformerBatch]:
     """Wrap a (not yet loaded) Llama encoder; weights arrive at initialize or from disk."""
-    shim = PyTorchShim(
-        torch.nn.Module(),
-        serialize_model=encoder_to_bytes,
-        deserialize_model=partial(_deserialize, settings=settings),
-    )
-    return Model(
-        LAYER_NAME,
-        forward,
-        init=init,
-        dims={"nO": None},
-        attrs={"settings": settings},
-        shims=[shim],
-    )
+    return Model(LAYER_NAME, forward, init=init, dims={"nO": None}, shims=[make_shim(settings)])
+
+
+def get_settings(model: Model) -> EncoderSettings:
+    """The encoder's settings: their one owner is the encoder (or its placeholder)."""
+    return model.shims[0]._model.settings
 
 
 def get_encoder(model: Model) -> LlamaEncoder:
@@ -59,14 +50,14 @@ def set_encoder(model: Model, encoder: LlamaEncoder) -> None:
 
 def init(model: Model, X: list[Doc] | None = None, Y: None = None) -> Model:
     if is_placeholder(model.shims[0]._model):
-        set_encoder(model, build_encoder(model.attrs["settings"]))
+        set_encoder(model, build_encoder(get_settings(model)))
     return model
 
 
 def forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[FullTransformerBatch, Callable]:
     encoder = get_encoder(model)
-    settings: EncoderSettings = model.attrs["settings"]
-    encoder.set_lora_merged(encoder.settings.merge_lora and not is_train)
+    settings = encoder.settings
+    encoder.set_lora_merged(settings.merge_lora and not is_train)
     nonempty = [doc for doc in docs if len(doc)]
     if not nonempty:
         return FullTransformerBatch.empty(len(docs)), lambda d_batch: []
@@ -112,24 +103,3 @@ def _wordpieces(batch: PieceBatch, pad_id: int) -> WordpieceBatch:
         lengths=batch.lengths,
         token_type_ids=None,
     )
-
-
-def _deserialize(
-    placeholder: torch.nn.Module, data: bytes, device: torch.device, *, settings: EncoderSettings
-) -> LlamaEncoder:
-    return encoder_from_bytes(data, settings).to(device)
-
-
-@serialize_attr.register(EncoderSettings)
-def _serialize_settings(
-    _: EncoderSettings, value: EncoderSettings, name: str, model: Model
-) -> bytes:
-    """Settings come from the config; nothing of them needs to travel in the bytes."""
-    return b""
-
-
-@deserialize_attr.register(EncoderSettings)
-def _deserialize_settings(
-    current: EncoderSettings, data: bytes, name: str, model: Model
-) -> EncoderSettings:
-    return current

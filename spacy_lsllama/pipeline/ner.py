@@ -22,8 +22,8 @@ from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, SequenceCategoricalCrossentropy, set_dropout_rate
 from thinc.types import Floats2d
 
-from ..serialization import read_thinc_params, write_thinc_params
-from ..tagging import (
+from ..layers.params import read_thinc_params, write_thinc_params
+from .tag_schemes import (
     biluo_to_scheme,
     boundary_masks,
     scheme_to_spans,

@@ -16,8 +16,8 @@ from spacy_transformers.annotation_setters import null_annotation_setter
 from spacy_transformers.pipeline_component import Transformer
 from thinc.api import Model
 
-from ..layers.transformer_model import get_encoder, set_encoder
-from ..serialization import read_encoder, write_encoder
+from ..layers.shim import read_encoder, write_encoder
+from ..layers.transformer_model import get_encoder, get_settings, set_encoder
 
 DEFAULT_CONFIG_STR = """
 [model]
@@ -80,7 +80,7 @@ class LlamaTransformer(Transformer):
     def from_disk(
         self, path: str | Path, *, exclude: Iterable[str] = tuple()
     ) -> "LlamaTransformer":
-        settings = self.model.attrs["settings"]
+        settings = get_settings(self.model)
         deserialize = {
             "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
             "model": lambda p: set_encoder(self.model, read_encoder(p, settings)),

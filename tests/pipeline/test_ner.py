@@ -8,6 +8,8 @@ import spacy
 from spacy.tokens import DocBin
 from spacy.training import Example
 
+from spacy_lsllama.layers.transformer_model import get_settings
+
 NER_CONFIG = """
 [nlp]
 lang = "en"
@@ -159,4 +161,4 @@ def test_trains_with_spacy_train_from_a_config(tiny_model_dir, tmp_path, config)
     )
     loaded = spacy.load(tmp_path / "out" / "model-last")
     assert loaded.pipe_names == ["llm", "ner"]
-    assert not loaded.get_pipe("llm").model.attrs["settings"].bidirectional
+    assert not get_settings(loaded.get_pipe("llm").model).bidirectional

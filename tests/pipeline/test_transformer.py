@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
-from pipeline_configs import NER_CONFIG
 from spacy.training import Example
-from tiny_models import build_tiny_model, encoder_nlp
 
-from spacy_lsllama.base_model import BaseModelError
+from spacy_lsllama.nn.base_model import BaseModelError
+from spacy_lsllama.testing import NER_CONFIG, build_tiny_model, encoder_nlp
 
 TEXTS = ["Barack Obama visited Paris.", "  Apple opened offices in London and 北京 🙂 "]
 

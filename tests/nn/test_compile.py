@@ -8,10 +8,11 @@ import pytest
 import spacy
 import torch
 from spacy.training import Example
-from tiny_models import encoder_nlp, trained_adapter_nlp
 
-from spacy_lsllama.compilation import compile_pipeline, decoder_layers
 from spacy_lsllama.layers.transformer_model import get_encoder
+from spacy_lsllama.nn.compile import decoder_layers
+from spacy_lsllama.pipeline.compilation import compile_pipeline
+from spacy_lsllama.testing import encoder_nlp, trained_adapter_nlp
 
 TEXTS = [
     "Barack Obama visited Paris.",

@@ -3,10 +3,10 @@
 import numpy
 import pytest
 import torch
-from tiny_models import encoder_nlp
 
-from spacy_lsllama.packing import pack_windows
-from spacy_lsllama.unmasking import segment_mask_4d
+from spacy_lsllama.nn.packing import pack_windows
+from spacy_lsllama.nn.unmasking import segment_mask_4d
+from spacy_lsllama.testing import encoder_nlp
 
 
 def test_windows_pack_into_fewer_rows_and_map_back_exactly():

@@ -2,7 +2,8 @@
 
 import numpy
 import pytest
-from tiny_models import encoder_nlp
+
+from spacy_lsllama.testing import encoder_nlp
 
 ARCHS = ["llama", "mistral", "qwen2"]
 ATTENTION = ["sdpa", "eager"]

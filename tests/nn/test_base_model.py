@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 
-from spacy_lsllama.base_model import (
+from spacy_lsllama.nn.base_model import (
     BaseModelError,
     load_base_model,
     prepare_base_model,

@@ -5,9 +5,9 @@ import pytest
 import spacy
 import torch
 from spacy.training import Example
-from tiny_models import trained_adapter_nlp
 
 from spacy_lsllama.layers.transformer_model import get_encoder
+from spacy_lsllama.testing import trained_adapter_nlp
 
 TEXTS = ["Barack Obama visited Paris.", "Apple opened offices in London and Berlin last year."]
 
@@ -91,7 +91,7 @@ def test_packed_training_gives_each_window_its_own_gradients(tiny_model_dir, bid
 
 
 def test_rows_per_forward_below_one_is_a_config_error():
-    from spacy_lsllama.layers.encoder import EncoderSettings
+    from spacy_lsllama.nn.encoder import EncoderSettings
 
     with pytest.raises(ValueError, match="rows_per_forward must be at least 1, got 0"):
         EncoderSettings(name="model", rows_per_forward=0)

@@ -4,7 +4,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.vocab import Vocab
 
-from spacy_lsllama.evaluation import ner_scores, textcat_scores
+from spacy_lsllama.pipeline.scorers import ner_scores, textcat_scores
 
 WORDS = "John Smith works for Acme Corp in New York City today".split()
 

@@ -3,12 +3,12 @@
 import pytest
 import spacy
 import torch
-from pipeline_configs import NER_CONFIG
 from spacy.training import Example
 
-from spacy_lsllama.layers import EncoderSettings, build_encoder
 from spacy_lsllama.layers.transformer_model import get_encoder
-from spacy_lsllama.lora import LoraSettings, adapter_state, load_adapter_state
+from spacy_lsllama.nn.encoder import EncoderSettings, build_encoder
+from spacy_lsllama.nn.lora import LoraSettings, adapter_state, load_adapter_state
+from spacy_lsllama.testing import NER_CONFIG
 
 
 def test_only_lora_parameters_train(tiny_model_dir):

@@ -5,9 +5,9 @@ import pytest
 import spacy
 from spacy_transformers.layers.trfs2arrays import trfs2arrays
 from thinc.api import reduce_mean
-from tiny_models import encoder_nlp, tiny_tokenizer
 
-from spacy_lsllama.alignment import batch_pieces, best_window, encode_docs, window_starts
+from spacy_lsllama.layers.alignment import batch_pieces, best_window, encode_docs, window_starts
+from spacy_lsllama.testing import encoder_nlp, tiny_tokenizer
 
 TEXTS = [
     "  leading spaces",

@@ -12,11 +12,11 @@ import torch
 from peft import PeftModel
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
-from ..base_model import BaseModel, load_base_model
-from ..compilation import compiled_layers, pad_chunk
-from ..lora import LoraSettings, apply_lora
-from ..packing import pack_windows
-from ..unmasking import make_bidirectional, segment_mask_4d, sliding_window
+from .base_model import BaseModel, load_base_model
+from .compile import compiled_layers, pad_chunk
+from .lora import LoraSettings, apply_lora
+from .packing import pack_windows
+from .unmasking import make_bidirectional, segment_mask_4d, sliding_window
 
 
 @dataclass

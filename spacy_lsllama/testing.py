@@ -1,4 +1,5 @@
-"""Tiny random decoders and tokenizers built at test time, saved like real checkpoints."""
+"""Test helpers shared by the tests and benchmarks: tiny random decoders saved like real
+checkpoints, and small pipelines over them. Nothing here downloads anything."""
 
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from transformers import (
     PreTrainedTokenizerFast,
     Qwen2Config,
 )
+
+from .layers.transformer_model import get_encoder
 
 TRAINING_TEXT = [
     "Barack Obama visited Paris and Berlin with Angela Merkel last week.",
@@ -42,8 +45,6 @@ def tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
 
 def build_tiny_model(path: Path, arch: str = "llama", *, seed: int = 0) -> Path:
     """Save a tiny random decoder of the given architecture and its tokenizer to `path`."""
-    import torch
-
     torch.manual_seed(seed)
     tokenizer = tiny_tokenizer()
     config = CONFIGS[arch](
@@ -67,8 +68,6 @@ def build_tiny_model(path: Path, arch: str = "llama", *, seed: int = 0) -> Path:
 
 def trained_adapter_nlp(name, **model_settings) -> spacy.language.Language:
     """An encoder pipeline whose LoRA B matrices are non-zero, as after training (seeded)."""
-    from spacy_lsllama.layers.transformer_model import get_encoder
-
     torch.manual_seed(0)
     nlp = encoder_nlp(name, **model_settings)
     with torch.no_grad():
@@ -86,3 +85,41 @@ def encoder_nlp(name, **model_settings) -> spacy.language.Language:
     )
     nlp.initialize()
     return nlp
+
+
+# A transition-based NER over the encoder: `NER_CONFIG.format(name=...)`.
+NER_CONFIG = """
+[nlp]
+lang = "en"
+pipeline = ["llm", "ner"]
+
+[components]
+
+[components.llm]
+factory = "lsllama_transformer"
+
+[components.llm.model]
+@architectures = "spacy-lsllama.LlamaTransformer.v1"
+name = "{name}"
+
+[components.llm.model.lora]
+@misc = "spacy-lsllama.LoRA.v1"
+r = 4
+
+[components.ner]
+factory = "ner"
+
+[components.ner.model]
+@architectures = "spacy.TransitionBasedParser.v2"
+state_type = "ner"
+hidden_width = 32
+maxout_pieces = 2
+use_upper = true
+
+[components.ner.model.tok2vec]
+@architectures = "spacy-transformers.TransformerListener.v1"
+grad_factor = 1.0
+
+[components.ner.model.tok2vec.pooling]
+@layers = "reduce_mean.v1"
+"""

@@ -1,8 +1,7 @@
 """Tokenizer fixes: a pad token and right padding whatever the checkpoint says."""
 
-from tiny_models import tiny_tokenizer
-
-from spacy_lsllama.tokenization import ensure_padding
+from spacy_lsllama.nn.tokenization import ensure_padding
+from spacy_lsllama.testing import tiny_tokenizer
 
 
 def test_missing_pad_token_falls_back_to_eos_and_pads_right():

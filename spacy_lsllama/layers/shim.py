@@ -1,4 +1,4 @@
-"""Saving and loading weights as files: JSON references and safetensors, never pickle.
+"""The encoder's serialization, owned by its shim: JSON references and safetensors, never pickle.
 
 A saved encoder is a directory:
 - `encoder.json`: the base model's name, absolute path (when local) and weights SHA-256;
@@ -13,17 +13,14 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy
 import srsly
 import torch
-from safetensors import safe_open
-from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import load_file, save_file
-from thinc.api import Model
+from thinc.api import PyTorchShim
 
-from .base_model import BaseModel, BaseModelError, load_base_model, weights_sha256
-from .layers.encoder import EncoderSettings, LlamaEncoder, build_encoder
-from .lora import adapter_state, load_adapter_state
+from ..nn.base_model import BaseModel, BaseModelError, load_base_model, weights_sha256
+from ..nn.encoder import EncoderSettings, LlamaEncoder, build_encoder
+from ..nn.lora import adapter_state, load_adapter_state
 
 FORMAT_VERSION = 1
 INFO_FILE = "encoder.json"
@@ -157,36 +154,29 @@ def encoder_from_bytes(data: bytes, settings: EncoderSettings) -> LlamaEncoder:
         return read_encoder(Path(tmp), settings)
 
 
+class EncoderPlaceholder(torch.nn.Module):
+    """What the shim holds before initialize or loading: the settings, and no weights."""
+
+    def __init__(self, settings: EncoderSettings):
+        super().__init__()
+        self.settings = settings
+
+
 def is_placeholder(module: torch.nn.Module) -> bool:
     """True until the encoder has been initialized or loaded."""
     return not isinstance(module, LlamaEncoder)
 
 
-def write_thinc_params(model: Model, path: Path) -> None:
-    """Save a thinc model's parameters and dimensions as safetensors (a component's head)."""
-    tensors, dims = {}, {}
-    for i, node in enumerate(model.walk()):
-        dims[str(i)] = {name: node.maybe_get_dim(name) for name in node.dim_names}
-        for name in node.param_names:
-            if node.has_param(name):
-                array = node.ops.to_numpy(node.get_param(name))
-                tensors[f"{i}.{node.name}.{name}"] = numpy.ascontiguousarray(array)
-    save_numpy(tensors, str(path), metadata={"dims": json.dumps(dims)})
+def make_shim(settings: EncoderSettings) -> PyTorchShim:
+    """A shim holding a placeholder until the encoder is built or loaded from bytes."""
+    return PyTorchShim(
+        EncoderPlaceholder(settings),
+        serialize_model=encoder_to_bytes,
+        deserialize_model=_deserialize,
+    )
 
 
-def read_thinc_params(model: Model, path: Path) -> None:
-    """Load parameters saved by `write_thinc_params` into a model of the same architecture."""
-    with safe_open(str(path), framework="numpy") as file:
-        dims = json.loads(file.metadata()["dims"])
-        tensors = {key: file.get_tensor(key) for key in file.keys()}
-    nodes = list(model.walk())
-    if len(nodes) != len(dims):
-        raise ValueError(f"{path}: saved for a model of {len(dims)} layers, not {len(nodes)}")
-    for i, node in enumerate(nodes):
-        for name, value in dims[str(i)].items():
-            if value is not None:
-                node.set_dim(name, value, force=True)
-        for name in node.param_names:
-            key = f"{i}.{node.name}.{name}"
-            if key in tensors:
-                node.set_param(name, node.ops.asarray(tensors[key]))
+def _deserialize(
+    current: EncoderPlaceholder | LlamaEncoder, data: bytes, device: torch.device
+) -> LlamaEncoder:
+    return encoder_from_bytes(data, current.settings).to(device)

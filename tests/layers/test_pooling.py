@@ -6,7 +6,7 @@ from spacy_transformers.data_classes import TransformerData, WordpieceBatch
 from thinc.types import Ragged
 from transformers.modeling_outputs import BaseModelOutput
 
-from spacy_lsllama.pooling import REDUCTIONS, pieces2vec
+from spacy_lsllama.layers.pooling import REDUCTIONS, pieces2vec
 
 POOLINGS = sorted(REDUCTIONS)
 WIDTH = 4

@@ -23,8 +23,6 @@ from typing import Any
 
 import torch
 from peft import PeftModel
-from spacy.language import Language
-from thinc.api import Model
 
 
 def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
@@ -88,33 +86,3 @@ def pad_chunk(
         torch.nn.functional.pad(position_ids, pad),
         torch.nn.functional.pad(segments, pad, value=-1),
     )
-
-
-def encoder_layers(nlp: Language) -> list[Model]:
-    """Every lsllama_transformer layer in the pipeline's components, each once."""
-    from .layers.transformer_model import LAYER_NAME
-
-    layers: dict[int, Model] = {}
-    for _, component in nlp.pipeline:
-        model = getattr(component, "model", None)
-        if isinstance(model, Model):
-            layers.update((id(node), node) for node in model.walk() if node.name == LAYER_NAME)
-    return list(layers.values())
-
-
-def compile_pipeline(nlp: Language) -> int:
-    """Switch every encoder of a loaded pipeline to compiled prediction; how many there were."""
-    from .layers.transformer_model import LAYER_NAME, get_encoder
-
-    layers = encoder_layers(nlp)
-    if not layers:
-        raise ValueError(
-            f"The pipeline has no {LAYER_NAME} layer, so there is nothing to compile "
-            f"(components: {', '.join(nlp.pipe_names) or 'none'})."
-        )
-    encoders = [get_encoder(layer) for layer in layers]
-    for encoder in encoders:
-        decoder_layers(encoder.model)
-    for encoder in encoders:
-        encoder.use_compiled(True)
-    return len(layers)

@@ -3,7 +3,7 @@
 import numpy
 import pytest
 
-from spacy_lsllama.tagging import (
+from spacy_lsllama.pipeline.tag_schemes import (
     biluo_to_scheme,
     boundary_masks,
     scheme_to_spans,

@@ -5,7 +5,6 @@ from dataclasses import asdict, dataclass, field
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
 from peft.utils import get_peft_model_state_dict
-from spacy.util import registry
 from transformers import PreTrainedModel
 
 LLAMA_ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
@@ -22,21 +21,6 @@ class LoraSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@registry.misc("spacy-lsllama.LoRA.v1")
-def configure_lora_v1(
-    r: int = 12,
-    alpha: int = 32,
-    dropout: float = 0.1,
-    target_modules: list[str] = LLAMA_ATTENTION,
-) -> LoraSettings:
-    """LoRA settings for the encoder's `lora` config value."""
-    if r < 1:
-        raise ValueError(f"LoRA rank must be at least 1, got {r}")
-    if not target_modules:
-        raise ValueError("LoRA needs at least one target module")
-    return LoraSettings(r=r, alpha=alpha, dropout=dropout, target_modules=list(target_modules))
 
 
 def apply_lora(model: PreTrainedModel, settings: LoraSettings) -> PeftModel:
