@@ -43,29 +43,9 @@ def build_llama_transformer_v1(
     embed_base_model: bool = False,
     compile: bool = False,
 ) -> Model[list[Doc], FullTransformerBatch]:
-    """A Llama-family decoder as a shared encoder (LS-unLLaMA, or LS-LLaMA when causal).
-
-    name: local Hugging Face directory, `.gguf` file, or hub name (needs a reachable hub).
-    bidirectional: remove the causal mask (LS-unLLaMA); padding stays masked either way.
-    lora: LoRA settings (`spacy-lsllama.LoRA.v1`); null freezes the whole decoder.
-    dtype: "auto" (float32 on CPU, bfloat16 on GPU), "float32", "bfloat16" or "float16".
-    attn_implementation: "sdpa" or "eager" (both honour the unmasking).
-    gradient_checkpointing: trade compute for memory in training.
-    window, stride: documents longer than `window` pieces run as overlapping windows every
-        `stride` pieces (window/2 <= stride <= window), stitched so each piece keeps the
-        state from the window where it has most context.
-    rows_per_forward: rows per forward pass. Short windows are packed into rows as wide as
-        the longest window, each attending only to itself; rows run fullest first, each
-        chunk cut to its fullest row, so mixed lengths compute little padding.
-    merge_lora: predict with the LoRA update folded into the (float32) base weights, which
-        saves the adapters' extra work; training and embedding the base unfold it again.
-    embed_base_model: save the full base weights with the pipeline (self-contained).
-    compile: predict with the decoder layers through torch.compile (`compilation`): about
-        1.1x faster, after a compilation of some seconds at the first batch (needs a C++
-        compiler); training always runs eagerly.
-    """
-    settings = EncoderSettings(
-        name=str(name),
+    """LlamaTransformer.v2 with every layer unmasked or none, and no frozen-prefix cache."""
+    return build_llama_transformer_v2(
+        name,
         bidirectional=bidirectional,
         lora=lora,
         dtype=dtype,
@@ -77,6 +57,76 @@ def build_llama_transformer_v1(
         merge_lora=merge_lora,
         embed_base_model=embed_base_model,
         compile=compile,
+        prefix_cache_mb=0,
+    )
+
+
+@registry.architectures("spacy-lsllama.LlamaTransformer.v2")
+def build_llama_transformer_v2(
+    name: str,
+    bidirectional: bool = True,
+    unmasked_layers: str | None = None,
+    lora: LoraSettings | None = None,
+    dtype: str = "auto",
+    attn_implementation: str = "sdpa",
+    gradient_checkpointing: bool = False,
+    window: int = 512,
+    stride: int = 384,
+    rows_per_forward: int = 8,
+    merge_lora: bool = True,
+    embed_base_model: bool = False,
+    compile: bool = False,
+    prefix_cache_mb: int = 2048,
+    prefix_cache_predict: bool = False,
+) -> Model[list[Doc], FullTransformerBatch]:
+    """A Llama-family decoder as a shared encoder (LS-unLLaMA, or LS-LLaMA when causal).
+
+    name: local Hugging Face directory, `.gguf` file, or hub name (needs a reachable hub).
+    bidirectional: remove the causal mask (LS-unLLaMA) in every layer; false keeps it in
+        every layer (LS-LLaMA). Padding and packed windows stay masked either way.
+    unmasked_layers: the layers that attend both ways, when not all or none: "top K",
+        "middle K", "bottom K", "A:B" (layers A to B-1), "all" or "none". null follows
+        `bidirectional`.
+    lora: LoRA settings (`spacy-lsllama.LoRA.v2`: rank, target modules, layers); null
+        freezes the whole decoder.
+    dtype: "auto" (float32 on CPU, bfloat16 on GPU), "float32", "bfloat16" or "float16".
+    attn_implementation: "sdpa" or "eager" (the only kernels that take the block masks).
+    gradient_checkpointing: trade compute for memory in training.
+    window, stride: documents longer than `window` pieces run as overlapping windows every
+        `stride` pieces (window/2 <= stride <= window), stitched so each piece keeps the
+        state from the window where it has most context.
+    rows_per_forward: rows per forward pass. Short windows are packed into rows as wide as
+        the longest window, each attending only to itself; rows run fullest first, each
+        chunk cut to its fullest row, so mixed lengths compute little padding.
+    merge_lora: predict with the LoRA update folded into the (float32) base weights, which
+        saves the adapters' extra work; training and embedding the base unfold it again.
+    embed_base_model: save the full base weights with the pipeline (self-contained).
+    compile: predict with the decoder layers through torch.compile (`nn.compile`): about
+        1.1x faster, after a compilation of some seconds at the first batch (needs a C++
+        compiler); training always runs eagerly.
+    prefix_cache_mb: memory for the frozen-prefix cache (0: off). When the lowest layers
+        carry no adapter (`lora.layers`), training computes their output once per window
+        and reuses it every epoch: each step runs only the adapted layers. Once full, the
+        remaining windows are computed at every step (a warning says so).
+    prefix_cache_predict: also cache during prediction (e.g. a dev set scored repeatedly
+        in training); off, prediction caches nothing.
+    """
+    settings = EncoderSettings(
+        name=str(name),
+        bidirectional=bidirectional,
+        unmasked_layers=unmasked_layers,
+        lora=lora,
+        dtype=dtype,
+        attn_implementation=attn_implementation,
+        gradient_checkpointing=gradient_checkpointing,
+        window=window,
+        stride=stride,
+        rows_per_forward=rows_per_forward,
+        merge_lora=merge_lora,
+        embed_base_model=embed_base_model,
+        compile=compile,
+        prefix_cache_mb=prefix_cache_mb,
+        prefix_cache_predict=prefix_cache_predict,
     )
     return LlamaTransformerModel(settings)
 
@@ -88,12 +138,32 @@ def configure_lora_v1(
     dropout: float = 0.1,
     target_modules: list[str] = LLAMA_ATTENTION,
 ) -> LoraSettings:
-    """LoRA settings for the encoder's `lora` config value."""
+    """LoRA settings for the encoder's `lora` config value (adapters on every layer)."""
+    return configure_lora_v2(r=r, alpha=alpha, dropout=dropout, target_modules=target_modules)
+
+
+@registry.misc("spacy-lsllama.LoRA.v2")
+def configure_lora_v2(
+    r: int = 12,
+    alpha: int = 32,
+    dropout: float = 0.1,
+    target_modules: list[str] = LLAMA_ATTENTION,
+    layers: str = "all",
+) -> LoraSettings:
+    """LoRA settings for the encoder's `lora` config value.
+
+    target_modules: the projections that get adapters; add "gate_proj", "up_proj" and
+        "down_proj" for LoRA on every linear layer (the QLoRA recommendation).
+    layers: the decoder layers that carry adapters ("all", "top K", "A:B", ...); the
+        layers below them stay frozen, and the frozen-prefix cache skips them in training.
+    """
     if r < 1:
         raise ValueError(f"LoRA rank must be at least 1, got {r}")
     if not target_modules:
         raise ValueError("LoRA needs at least one target module")
-    return LoraSettings(r=r, alpha=alpha, dropout=dropout, target_modules=list(target_modules))
+    return LoraSettings(
+        r=r, alpha=alpha, dropout=dropout, target_modules=list(target_modules), layers=layers
+    )
 
 
 @registry.architectures("spacy-lsllama.TokenClassifier.v1")

@@ -43,7 +43,7 @@ def tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
     )
 
 
-def build_tiny_model(path: Path, arch: str = "llama", *, seed: int = 0) -> Path:
+def build_tiny_model(path: Path, arch: str = "llama", *, seed: int = 0, n_layers: int = 2) -> Path:
     """Save a tiny random decoder of the given architecture and its tokenizer to `path`."""
     torch.manual_seed(seed)
     tokenizer = tiny_tokenizer()
@@ -51,7 +51,7 @@ def build_tiny_model(path: Path, arch: str = "llama", *, seed: int = 0) -> Path:
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
-        num_hidden_layers=2,
+        num_hidden_layers=n_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=256,

@@ -34,3 +34,13 @@ def tiny_arch_dirs(tmp_path_factory: pytest.TempPathFactory):
     """Tiny random Llama, Mistral and Qwen2 checkpoints."""
     root = tmp_path_factory.mktemp("archs")
     return {arch: build_tiny_model(root / arch, arch) for arch in ("llama", "mistral", "qwen2")}
+
+
+@pytest.fixture(scope="session")
+def deep_arch_dirs(tmp_path_factory: pytest.TempPathFactory):
+    """Tiny random Llama, Mistral and Qwen2 checkpoints with 6 layers (for layer blocks)."""
+    root = tmp_path_factory.mktemp("deep")
+    return {
+        arch: build_tiny_model(root / arch, arch, n_layers=6)
+        for arch in ("llama", "mistral", "qwen2")
+    }

@@ -70,19 +70,19 @@ def compiled_layers(model: torch.nn.Module) -> Iterator[None]:
 
 
 def pad_chunk(
-    input_ids: torch.Tensor, position_ids: torch.Tensor, segments: torch.Tensor
+    hidden: torch.Tensor, position_ids: torch.Tensor, segments: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pad a forward chunk to at least 2 rows and 2 columns with masked padding (segment -1).
 
     torch.compile specializes sizes 0 and 1 even for dynamic shapes: a one-row chunk or a
     one-piece document would otherwise cost another compilation mid-run.
     """
-    rows, width = input_ids.shape
+    rows, width = position_ids.shape
     pad = (0, max(0, 2 - width), 0, max(0, 2 - rows))
     if not any(pad):
-        return input_ids, position_ids, segments
+        return hidden, position_ids, segments
     return (
-        torch.nn.functional.pad(input_ids, pad),
+        torch.nn.functional.pad(hidden, (0, 0, *pad)),
         torch.nn.functional.pad(position_ids, pad),
         torch.nn.functional.pad(segments, pad, value=-1),
     )

@@ -14,14 +14,16 @@ from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from .base_model import BaseModel, load_base_model
 from .compile import compiled_layers, pad_chunk
+from .layer_selection import check_layers, select_layers
 from .lora import LoraSettings, apply_lora
-from .packing import pack_windows
-from .unmasking import make_bidirectional, segment_mask_4d, sliding_window
+from .packing import PackedRows, pack_windows
+from .prefix_cache import PrefixCache, window_key
+from .unmasking import check_attention, segment_mask_4d, sliding_window, unmask_layers
 
 
 @dataclass
 class EncoderSettings:
-    """Everything the encoder is configured with; config values of LlamaTransformer.v1."""
+    """Everything the encoder is configured with; config values of LlamaTransformer.v1/v2."""
 
     name: str
     bidirectional: bool = True
@@ -35,8 +37,12 @@ class EncoderSettings:
     merge_lora: bool = True
     embed_base_model: bool = False
     compile: bool = False
+    unmasked_layers: str | None = None
+    prefix_cache_mb: int = 0
+    prefix_cache_predict: bool = False
 
     def __post_init__(self) -> None:
+        check_attention(self.attn_implementation)
         if self.rows_per_forward < 1:
             raise ValueError(f"rows_per_forward must be at least 1, got {self.rows_per_forward}")
         if not self.window // 2 <= self.stride <= self.window:
@@ -44,6 +50,22 @@ class EncoderSettings:
                 f"stride must lie between window/2 and window, got window={self.window}, "
                 f"stride={self.stride}"
             )
+        if self.unmasked_layers is not None:
+            self.unmasked_layers = check_layers(self.unmasked_layers)
+            if not self.bidirectional and self.unmasked_layers != "none":
+                raise ValueError(
+                    f"bidirectional = false keeps every layer causal, but unmasked_layers = "
+                    f"'{self.unmasked_layers}' unmasks some: set one of them, not both."
+                )
+        if self.prefix_cache_mb < 0:
+            raise ValueError(f"prefix_cache_mb must be 0 (off) or more, got {self.prefix_cache_mb}")
+
+    @property
+    def unmasked_spec(self) -> str:
+        """The unmasked block; `bidirectional` is the shorthand for all or none."""
+        if self.unmasked_layers is not None:
+            return self.unmasked_layers
+        return "all" if self.bidirectional else "none"
 
 
 class LlamaEncoder(torch.nn.Module):
@@ -65,6 +87,21 @@ class LlamaEncoder(torch.nn.Module):
         self.base_name = base_name
         self.base_sha256 = base_sha256
         self.lora_merged = False
+        n_layers = len(self.decoder.layers)
+        self.unmasked = select_layers(settings.unmasked_spec, n_layers)
+        self.frozen_layers = _frozen_layers(model, settings, n_layers)
+        self.prefix_cache = (
+            PrefixCache(settings.prefix_cache_mb)
+            if settings.prefix_cache_mb and self.frozen_layers
+            else None
+        )
+
+    @property
+    def decoder(self) -> PreTrainedModel:
+        """The transformers decoder (embeddings, layers, norm), under any LoRA wrapper."""
+        if isinstance(self.model, PeftModel):
+            return self.model.get_base_model()
+        return self.model
 
     @property
     def hidden_size(self) -> int:
@@ -103,45 +140,136 @@ class LlamaEncoder(torch.nn.Module):
 
         Windows are packed into rows as wide as the longest window (`packing`), and the
         rows run `rows_per_forward` at a time, fullest first, each chunk cut to its fullest
-        row: a batch of mixed lengths then computes little padding.
+        row: a batch of mixed lengths then computes little padding. With the frozen-prefix
+        cache on, the rows start from the cached states of the frozen lower layers.
         """
-        packed = pack_windows(input_ids, attention_mask.sum(dim=1))
+        compiled = self.settings.compile and not torch.is_grad_enabled()
+        lengths = attention_mask.sum(dim=1)
+        packed = pack_windows(input_ids, lengths)
+        prefix = self._cached_prefix(input_ids, lengths, packed, compiled)
+        start = 0 if prefix is None else self.frozen_layers
         rows = torch.zeros(
             (*packed.input_ids.shape, self.hidden_size),
             dtype=torch.float32,
             device=input_ids.device,
         )
         for chunk, n in packed.chunks(self.settings.rows_per_forward):
-            rows[chunk, :n] = self._states(
-                packed.input_ids[chunk, :n],
+            if prefix is None:
+                hidden = self.decoder.embed_tokens(packed.input_ids[chunk, :n])
+            else:
+                hidden = prefix[chunk, :n]
+            rows[chunk, :n] = self._run(
+                hidden,
                 packed.position_ids[chunk, :n],
                 packed.segments[chunk, :n],
-            )
+                layers=range(start, len(self.decoder.layers)),
+                compiled=compiled,
+            ).float()
         states = rows.reshape(-1, self.hidden_size)[packed.source]
         return states[gather] * keep.unsqueeze(-1)
 
-    def _states(
-        self, input_ids: torch.Tensor, position_ids: torch.Tensor, segments: torch.Tensor
+    def _run(
+        self,
+        hidden: torch.Tensor,
+        position_ids: torch.Tensor,
+        segments: torch.Tensor,
+        *,
+        layers: range,
+        compiled: bool,
     ) -> torch.Tensor:
-        compiled = self.settings.compile and not torch.is_grad_enabled()
-        rows, width = input_ids.shape
+        """Run a chunk's hidden states through a block of decoder layers (and the final
+        norm when the block ends at the top), each layer with its own mask: causal or not
+        inside each packed window, as `unmasked` says."""
+        decoder = self.decoder
+        rows, width = position_ids.shape
         if compiled:
-            input_ids, position_ids, segments = pad_chunk(input_ids, position_ids, segments)
-        mask = segment_mask_4d(
-            segments,
-            position_ids,
-            self.model.dtype,
-            causal=not self.settings.bidirectional,
-            sliding_window=sliding_window(self.model.config),
-        )
-        with compiled_layers(self.model) if compiled else nullcontext():
-            output = self.model(
-                input_ids=input_ids,
-                position_ids=position_ids,
-                attention_mask=mask,
-                use_cache=False,
+            hidden, position_ids, segments = pad_chunk(hidden, position_ids, segments)
+        masks = {
+            unmasked: segment_mask_4d(
+                segments,
+                position_ids,
+                hidden.dtype,
+                causal=not unmasked,
+                sliding_window=sliding_window(decoder.config),
             )
-        return output.last_hidden_state[:rows, :width].float()
+            for unmasked in {index in self.unmasked for index in layers}
+        }
+        embeddings = decoder.rotary_emb(hidden, position_ids)
+        with compiled_layers(self.model) if compiled else nullcontext():
+            for index in layers:
+                output = decoder.layers[index](
+                    hidden,
+                    attention_mask=masks[index in self.unmasked],
+                    position_ids=position_ids,
+                    position_embeddings=embeddings,
+                    use_cache=False,
+                )
+                hidden = output[0] if isinstance(output, tuple) else output
+        if layers.stop == len(decoder.layers):
+            hidden = decoder.norm(hidden)
+        return hidden[:rows, :width]
+
+    def _cached_prefix(
+        self, input_ids: torch.Tensor, lengths: torch.Tensor, packed: PackedRows, compiled: bool
+    ) -> torch.Tensor | None:
+        """The frozen lower layers' states laid out in the packed rows, from the cache
+        (computing and caching the windows it lacks), or None when the cache is off."""
+        cache = self.prefix_cache
+        if cache is None or not (torch.is_grad_enabled() or self.settings.prefix_cache_predict):
+            return None
+        n_windows, window_width = input_ids.shape
+        keys = [window_key(input_ids[i, : int(lengths[i])]) for i in range(n_windows)]
+        states = [cache.get(key) for key in keys]
+        missing = [i for i, found in enumerate(states) if found is None]
+        if missing:
+            computed = self._lower_states(input_ids[missing], lengths[missing], compiled)
+            for i, window_states in zip(missing, computed, strict=True):
+                cache.put(keys[i], window_states)
+                states[i] = window_states
+        flat = torch.zeros(
+            (packed.input_ids.numel(), self.hidden_size),
+            dtype=self.decoder.dtype,
+            device=input_ids.device,
+        )
+        for i, window_states in enumerate(states):
+            assert window_states is not None
+            start = i * window_width
+            flat[packed.source[start : start + len(window_states)]] = window_states
+        return flat.view(*packed.input_ids.shape, self.hidden_size)
+
+    def _lower_states(
+        self, input_ids: torch.Tensor, lengths: torch.Tensor, compiled: bool
+    ) -> list[torch.Tensor]:
+        """Each window's states after the frozen lower layers (no gradients: nothing there
+        trains), computed packed like the full forward pass."""
+        packed = pack_windows(input_ids, lengths)
+        rows = torch.zeros(
+            (*packed.input_ids.shape, self.hidden_size),
+            dtype=self.decoder.dtype,
+            device=input_ids.device,
+        )
+        with torch.no_grad():
+            for chunk, n in packed.chunks(self.settings.rows_per_forward):
+                rows[chunk, :n] = self._run(
+                    self.decoder.embed_tokens(packed.input_ids[chunk, :n]),
+                    packed.position_ids[chunk, :n],
+                    packed.segments[chunk, :n],
+                    layers=range(self.frozen_layers),
+                    compiled=compiled,
+                )
+        flat = rows.reshape(-1, self.hidden_size)
+        width = input_ids.shape[1]
+        return [flat[packed.source[i * width : i * width + int(n)]] for i, n in enumerate(lengths)]
+
+
+def _frozen_layers(model: PreTrainedModel, settings: EncoderSettings, n_layers: int) -> int:
+    """How many of the lowest layers never change in training: those below the lowest
+    adapter (all of them without LoRA), if the decoder has no attention dropout."""
+    if getattr(model.config, "attention_dropout", 0.0):
+        return 0
+    if settings.lora is None:
+        return n_layers
+    return settings.lora.adapted_layers(n_layers).start
 
 
 def build_encoder(settings: EncoderSettings, base: BaseModel | None = None) -> LlamaEncoder:
@@ -151,8 +279,7 @@ def build_encoder(settings: EncoderSettings, base: BaseModel | None = None) -> L
             settings.name, dtype=settings.dtype, attn_implementation=settings.attn_implementation
         )
     model = base.model
-    if settings.bidirectional:
-        make_bidirectional(model)
+    unmask_layers(model, select_layers(settings.unmasked_spec, len(model.layers)))
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()

@@ -7,7 +7,10 @@ from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dic
 from peft.utils import get_peft_model_state_dict
 from transformers import PreTrainedModel
 
+from .layer_selection import check_layers, select_layers
+
 LLAMA_ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+LLAMA_MLP = ["gate_proj", "up_proj", "down_proj"]
 
 
 @dataclass
@@ -18,9 +21,19 @@ class LoraSettings:
     alpha: int = 32
     dropout: float = 0.1
     target_modules: list[str] = field(default_factory=lambda: list(LLAMA_ATTENTION))
+    layers: str = "all"
+
+    def __post_init__(self) -> None:
+        self.layers = check_layers(self.layers)
+        if self.layers == "none":
+            raise ValueError("LoRA on no layers adapts nothing: set `lora = null` instead.")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def adapted_layers(self, n_layers: int) -> range:
+        """The decoder layers that carry adapters; the layers below them stay frozen."""
+        return select_layers(self.layers, n_layers)
 
 
 def apply_lora(model: PreTrainedModel, settings: LoraSettings) -> PeftModel:
@@ -28,12 +41,19 @@ def apply_lora(model: PreTrainedModel, settings: LoraSettings) -> PeftModel:
 
     Target modules are listed explicitly: `all-linear` would also put adapters on heads.
     Adapters stay in float32 when the base runs in bfloat16 (peft's autocast_adapter_dtype).
+    Adapters on some layers only go through peft's `layers_to_transform` (the decoder's
+    layer list is `layers`, at the top of its module names: peft's default pattern
+    wants a prefix before it).
     """
+    n_layers = int(model.config.num_hidden_layers)
+    layers = settings.adapted_layers(n_layers)
     config = LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
         target_modules=list(settings.target_modules),
+        layers_to_transform=None if len(layers) == n_layers else list(layers),
+        layers_pattern=None if len(layers) == n_layers else "layers",
         bias="none",
     )
     return get_peft_model(model, config)

@@ -1,17 +1,17 @@
-"""Attention unmasking: turn a causal decoder into a bidirectional encoder (LS-unLLaMA).
+"""Attention unmasking: a causal decoder made bidirectional in all or some layers (LS-unLLaMA).
 
-No modeling file is copied. transformers' mask builders (`masking_utils`, used by Llama,
-Mistral, Qwen2 and their relatives) pass a 4D `attention_mask` through untouched to the
-sdpa and eager attention functions, and sdpa only adds its own causal mask when no mask is
-given. So a float additive 4D mask that blocks padded keys and nothing else makes every
-real token attend to every other real token, with padding still masked. The attention
-modules' `is_causal` flags are cleared too, so kernels that read them (flash, flex) do not
-re-impose causality. `is_causal=False` alone is not enough: with padding, eager attention
-or `use_cache=False` the mask builders still produce a causal mask.
+No modeling file is copied. The encoder runs the decoder's layers itself (`encoder`) and
+gives each layer an explicit float additive 4D mask: block-diagonal, so packed windows
+(`packing`) and padding see only themselves, and causal inside each block for the layers
+that keep the causal mask (with the model's sliding window where it has one), or not for the
+unmasked layers. sdpa and eager attention take such a mask as is (sdpa adds its own causal
+mask only when none is given); flash kernels cannot take one, so they are refused for every
+mode. The unmasked layers' `is_causal` flags are cleared as well, for kernels that read them.
+`is_causal=False` alone is not enough: with padding, eager attention or `use_cache=False`
+transformers' mask builders still produce a causal mask.
 
-The encoder passes a block-diagonal mask (`segment_mask_4d`) so that packed windows
-(`packing`) see only themselves; in causal mode the mask is causal inside each block,
-with the model's sliding window where it has one.
+Which layers are unmasked is a block (`layer_selection`): all of them (the paper), none
+(LS-LLaMA), the top k (BiLLM) or a middle block (Kukić et al. 2026).
 """
 
 import torch
@@ -20,17 +20,24 @@ from transformers import PretrainedConfig, PreTrainedModel
 UNMASKED_ATTENTION = ("sdpa", "eager")
 
 
-def make_bidirectional(model: PreTrainedModel) -> PreTrainedModel:
-    """Clear the causal flag of every attention module and check the attention kernel."""
-    implementation = model.config._attn_implementation
+def check_attention(implementation: str) -> str:
+    """Refuse attention kernels that cannot take the encoder's 4D block masks."""
     if implementation not in UNMASKED_ATTENTION:
         raise ValueError(
-            f"Bidirectional attention needs attn_implementation 'sdpa' or 'eager', "
-            f"not '{implementation}' (flash attention cannot take a 4D mask)."
+            f"attn_implementation must be 'sdpa' or 'eager', not '{implementation}': the "
+            "encoder's packed windows need a 4D block mask, which flash kernels cannot take "
+            "(in causal mode too)."
         )
-    for module in model.modules():
-        if hasattr(module, "is_causal"):
-            module.is_causal = False
+    return implementation
+
+
+def unmask_layers(model: PreTrainedModel, layers: range) -> PreTrainedModel:
+    """Clear the causal flag of the attention modules in the given decoder layers."""
+    check_attention(model.config._attn_implementation)
+    for index in layers:
+        for module in model.layers[index].modules():
+            if hasattr(module, "is_causal"):
+                module.is_causal = False
     return model
 
 

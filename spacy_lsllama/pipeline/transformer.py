@@ -21,9 +21,10 @@ from ..layers.transformer_model import get_encoder, get_settings, set_encoder
 
 DEFAULT_CONFIG_STR = """
 [model]
-@architectures = "spacy-lsllama.LlamaTransformer.v1"
+@architectures = "spacy-lsllama.LlamaTransformer.v2"
 name = "HuggingFaceTB/SmolLM2-135M-Instruct"
 bidirectional = true
+unmasked_layers = null
 dtype = "auto"
 attn_implementation = "sdpa"
 gradient_checkpointing = false
@@ -33,13 +34,16 @@ rows_per_forward = 8
 merge_lora = true
 embed_base_model = false
 compile = false
+prefix_cache_mb = 2048
+prefix_cache_predict = false
 
 [model.lora]
-@misc = "spacy-lsllama.LoRA.v1"
+@misc = "spacy-lsllama.LoRA.v2"
 r = 12
 alpha = 32
 dropout = 0.1
 target_modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
+layers = "all"
 """
 DEFAULT_CONFIG = util.load_config_from_str(DEFAULT_CONFIG_STR)
 

@@ -7,7 +7,13 @@ from spacy.training import Example
 
 from spacy_lsllama.layers.transformer_model import get_encoder
 from spacy_lsllama.nn.encoder import EncoderSettings, build_encoder
-from spacy_lsllama.nn.lora import LoraSettings, adapter_state, load_adapter_state
+from spacy_lsllama.nn.lora import (
+    LLAMA_ATTENTION,
+    LLAMA_MLP,
+    LoraSettings,
+    adapter_state,
+    load_adapter_state,
+)
 from spacy_lsllama.testing import NER_CONFIG
 
 
@@ -55,3 +61,42 @@ def test_adapter_with_other_targets_is_refused(tiny_model_dir):
     target = build_encoder(EncoderSettings(name=str(tiny_model_dir), lora=LoraSettings(r=4)))
     with pytest.raises(ValueError, match="missing keys"):
         load_adapter_state(target.model, adapter_state(source.model))
+
+
+def adapted(encoder) -> set[tuple[int, str]]:
+    """(layer, projection) of every LoRA A matrix."""
+    found = set()
+    for name, _ in encoder.named_parameters():
+        if "lora_A" in name:
+            parts = name.split(".")
+            layer = int(parts[parts.index("layers") + 1])
+            found.add((layer, parts[parts.index("lora_A") - 1]))
+    return found
+
+
+def test_adapters_on_the_top_layers_only_and_the_mlp_too(deep_arch_dirs):
+    lora = LoraSettings(r=4, target_modules=[*LLAMA_ATTENTION, *LLAMA_MLP], layers="top 2")
+    encoder = build_encoder(EncoderSettings(name=str(deep_arch_dirs["llama"]), lora=lora))
+    assert adapted(encoder) == {(i, m) for i in (4, 5) for m in [*LLAMA_ATTENTION, *LLAMA_MLP]}
+    assert encoder.frozen_layers == 4
+
+
+def test_adapters_on_every_layer_by_default(deep_arch_dirs):
+    encoder = build_encoder(
+        EncoderSettings(name=str(deep_arch_dirs["llama"]), lora=LoraSettings(r=4))
+    )
+    assert adapted(encoder) == {(i, m) for i in range(6) for m in LLAMA_ATTENTION}
+    assert encoder.frozen_layers == 0
+
+
+def test_lora_on_no_layers_is_a_config_error():
+    with pytest.raises(ValueError, match="set `lora = null`"):
+        LoraSettings(layers="none")
+
+
+def test_adapter_from_other_layers_is_refused(deep_arch_dirs):
+    name = str(deep_arch_dirs["llama"])
+    top2 = build_encoder(EncoderSettings(name=name, lora=LoraSettings(r=4, layers="top 2")))
+    top3 = build_encoder(EncoderSettings(name=name, lora=LoraSettings(r=4, layers="top 3")))
+    with pytest.raises(ValueError, match="missing keys"):
+        load_adapter_state(top3.model, adapter_state(top2.model))
