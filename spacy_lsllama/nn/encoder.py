@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 from peft import PeftModel
-from transformers import PreTrainedModel, PreTrainedTokenizerFast
+from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerFast
 
 from .base_model import BaseModel, load_base_model
 from .compile import compiled_layers, pad_chunk
@@ -68,12 +68,41 @@ class EncoderSettings:
         return "all" if self.bidirectional else "none"
 
 
+@dataclass
+class DecoderParts:
+    """The parts of a Llama-family decoder that the encoder runs itself, layer by layer."""
+
+    embed_tokens: torch.nn.Module
+    layers: torch.nn.ModuleList
+    rotary_emb: torch.nn.Module
+    norm: torch.nn.Module
+    config: PretrainedConfig
+
+    def dtype(self) -> torch.dtype:
+        return next(self.norm.parameters()).dtype
+
+
+def decoder_parts(model: PreTrainedModel | PeftModel) -> DecoderParts:
+    """A decoder's parts, under any LoRA wrapper; a clear error for other architectures."""
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    names = ("embed_tokens", "layers", "rotary_emb", "norm")
+    parts = {name: getattr(base, name, None) for name in names}
+    if not all(isinstance(part, torch.nn.Module) for part in parts.values()) or not isinstance(
+        parts["layers"], torch.nn.ModuleList
+    ):
+        raise ValueError(
+            f"{type(base).__name__} is not a Llama-family decoder: the encoder needs its "
+            f"{', '.join(names)}."
+        )
+    return DecoderParts(**parts, config=base.config)  # type: ignore[arg-type]
+
+
 class LlamaEncoder(torch.nn.Module):
     """A decoder (optionally unmasked, optionally LoRA-adapted) used as a token encoder."""
 
     def __init__(
         self,
-        model: PreTrainedModel,
+        model: PreTrainedModel | PeftModel,
         tokenizer: PreTrainedTokenizerFast,
         settings: EncoderSettings,
         *,
@@ -87,21 +116,15 @@ class LlamaEncoder(torch.nn.Module):
         self.base_name = base_name
         self.base_sha256 = base_sha256
         self.lora_merged = False
+        self.decoder = decoder_parts(model)
         n_layers = len(self.decoder.layers)
         self.unmasked = select_layers(settings.unmasked_spec, n_layers)
-        self.frozen_layers = _frozen_layers(model, settings, n_layers)
+        self.frozen_layers = _frozen_layers(self.decoder.config, settings, n_layers)
         self.prefix_cache = (
             PrefixCache(settings.prefix_cache_mb)
             if settings.prefix_cache_mb and self.frozen_layers
             else None
         )
-
-    @property
-    def decoder(self) -> PreTrainedModel:
-        """The transformers decoder (embeddings, layers, norm), under any LoRA wrapper."""
-        if isinstance(self.model, PeftModel):
-            return self.model.get_base_model()
-        return self.model
 
     @property
     def hidden_size(self) -> int:
@@ -219,7 +242,7 @@ class LlamaEncoder(torch.nn.Module):
             return None
         n_windows, window_width = input_ids.shape
         keys = [window_key(input_ids[i, : int(lengths[i])]) for i in range(n_windows)]
-        states = [cache.get(key) for key in keys]
+        states: list[torch.Tensor | None] = [cache.get(key) for key in keys]
         missing = [i for i, found in enumerate(states) if found is None]
         if missing:
             computed = self._lower_states(input_ids[missing], lengths[missing], compiled)
@@ -228,13 +251,13 @@ class LlamaEncoder(torch.nn.Module):
                 states[i] = window_states
         flat = torch.zeros(
             (packed.input_ids.numel(), self.hidden_size),
-            dtype=self.decoder.dtype,
+            dtype=self.decoder.dtype(),
             device=input_ids.device,
         )
-        for i, window_states in enumerate(states):
-            assert window_states is not None
+        for i, found in enumerate(states):
+            assert found is not None
             start = i * window_width
-            flat[packed.source[start : start + len(window_states)]] = window_states
+            flat[packed.source[start : start + len(found)]] = found
         return flat.view(*packed.input_ids.shape, self.hidden_size)
 
     def _lower_states(
@@ -245,7 +268,7 @@ class LlamaEncoder(torch.nn.Module):
         packed = pack_windows(input_ids, lengths)
         rows = torch.zeros(
             (*packed.input_ids.shape, self.hidden_size),
-            dtype=self.decoder.dtype,
+            dtype=self.decoder.dtype(),
             device=input_ids.device,
         )
         with torch.no_grad():
@@ -262,10 +285,10 @@ class LlamaEncoder(torch.nn.Module):
         return [flat[packed.source[i * width : i * width + int(n)]] for i, n in enumerate(lengths)]
 
 
-def _frozen_layers(model: PreTrainedModel, settings: EncoderSettings, n_layers: int) -> int:
+def _frozen_layers(config: PretrainedConfig, settings: EncoderSettings, n_layers: int) -> int:
     """How many of the lowest layers never change in training: those below the lowest
     adapter (all of them without LoRA), if the decoder has no attention dropout."""
-    if getattr(model.config, "attention_dropout", 0.0):
+    if getattr(config, "attention_dropout", 0.0):
         return 0
     if settings.lora is None:
         return n_layers
@@ -279,12 +302,12 @@ def build_encoder(settings: EncoderSettings, base: BaseModel | None = None) -> L
             settings.name, dtype=settings.dtype, attn_implementation=settings.attn_implementation
         )
     model = base.model
-    unmask_layers(model, select_layers(settings.unmasked_spec, len(model.layers)))
+    layers = decoder_parts(model).layers
+    unmask_layers(layers, select_layers(settings.unmasked_spec, len(layers)))
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    if settings.lora is not None:
-        model = apply_lora(model, settings.lora)
+    adapted = apply_lora(model, settings.lora) if settings.lora is not None else model
     return LlamaEncoder(
-        model, base.tokenizer, settings, base_name=base.name, base_sha256=base.sha256
+        adapted, base.tokenizer, settings, base_name=base.name, base_sha256=base.sha256
     )

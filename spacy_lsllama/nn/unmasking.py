@@ -15,7 +15,7 @@ Which layers are unmasked is a block (`layer_selection`): all of them (the paper
 """
 
 import torch
-from transformers import PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig
 
 UNMASKED_ATTENTION = ("sdpa", "eager")
 
@@ -31,14 +31,12 @@ def check_attention(implementation: str) -> str:
     return implementation
 
 
-def unmask_layers(model: PreTrainedModel, layers: range) -> PreTrainedModel:
-    """Clear the causal flag of the attention modules in the given decoder layers."""
-    check_attention(model.config._attn_implementation)
-    for index in layers:
-        for module in model.layers[index].modules():
+def unmask_layers(layers: torch.nn.ModuleList, unmasked: range) -> None:
+    """Clear the causal flag of the attention modules in the unmasked decoder layers."""
+    for index in unmasked:
+        for module in layers[index].modules():
             if hasattr(module, "is_causal"):
-                module.is_causal = False
-    return model
+                setattr(module, "is_causal", False)  # noqa: B010 (a flag, not a submodule)
 
 
 def padding_mask_4d(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
