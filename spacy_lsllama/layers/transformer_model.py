@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 from spacy.tokens import Doc
 from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
-from thinc.api import Model, get_torch_default_device
+from thinc.api import Model, NumpyOps, PyTorchShim, get_torch_default_device
 from thinc.types import ArgsKwargs
 from transformers.modeling_outputs import BaseModelOutput
 
@@ -24,6 +24,12 @@ LAYER_NAME = "lsllama_transformer"
 def LlamaTransformerModel(settings: EncoderSettings) -> Model[list[Doc], FullTransformerBatch]:
     """Wrap a (not yet loaded) Llama encoder; weights arrive at initialize or from disk."""
     return Model(LAYER_NAME, forward, init=init, dims={"nO": None}, shims=[make_shim(settings)])
+
+
+def _shim(model: Model) -> PyTorchShim:
+    shim = model.shims[0]
+    assert isinstance(shim, PyTorchShim), f"{model.name}: not a PyTorch shim"
+    return shim
 
 
 def get_settings(model: Model) -> EncoderSettings:
@@ -67,7 +73,7 @@ def forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[FullTransfor
         stride=settings.stride,
         pad_id=encoder.tokenizer.pad_token_id,
     )
-    device = model.shims[0].device
+    device = _shim(model).device
     inputs = ArgsKwargs(
         args=tuple(
             torch.as_tensor(array, device=device)
@@ -96,10 +102,11 @@ def _wordpieces(batch: PieceBatch, pad_id: int) -> WordpieceBatch:
     ids = batch.keep.astype("int64") * 0 + pad_id
     for row, doc in enumerate(batch.docs):
         ids[row, : len(doc.ids)] = doc.ids
+    ops = NumpyOps()
     return WordpieceBatch(
         strings=[doc.strings for doc in batch.docs],
-        input_ids=ids,
-        attention_mask=batch.keep.copy(),
+        input_ids=ops.asarray2i(ids, dtype="int64"),
+        attention_mask=ops.asarray2f(batch.keep.copy()),
         lengths=batch.lengths,
         token_type_ids=None,
     )

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerFast
+from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
 from .tokenization import load_tokenizer
 
