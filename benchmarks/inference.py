@@ -125,7 +125,8 @@ def lsllama_pipeline(base: Path, pipeline: Path | None, sentences: Sequence[Sent
     import spacy
 
     if pipeline is not None:
-        return spacy.load(pipeline)
+        # float32 like the references; the bfloat16 lever measures "auto" on a CPU with AMX.
+        return spacy.load(pipeline, config={"components.llm.model.dtype": "float32"})
     config = spacy.util.load_config(NER_CONFIG, overrides={"paths.base_model": str(base)})
     return initialize(spacy.util.load_model_from_config(config, auto_fill=True), sentences)
 

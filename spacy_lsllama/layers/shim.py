@@ -24,6 +24,7 @@ from transformers import PreTrainedModel
 from ..nn.base_model import BaseModel, BaseModelError, load_base_model, weights_sha256
 from ..nn.encoder import EncoderSettings, LlamaEncoder, build_encoder
 from ..nn.lora import adapter_state, load_adapter_state
+from ..nn.precision import place
 
 FORMAT_VERSION = 1
 INFO_FILE = "encoder.json"
@@ -185,4 +186,5 @@ def make_shim(settings: EncoderSettings) -> PyTorchShim:
 def _deserialize(
     current: EncoderPlaceholder | LlamaEncoder, data: bytes, device: torch.device
 ) -> LlamaEncoder:
-    return encoder_from_bytes(data, current.settings).to(device)
+    encoder = encoder_from_bytes(data, current.settings)
+    return place(encoder, device, encoder.settings.dtype, training=False)

@@ -15,6 +15,7 @@ from thinc.types import ArgsKwargs
 from transformers.modeling_outputs import BaseModelOutput
 
 from ..nn.encoder import EncoderSettings, LlamaEncoder, build_encoder
+from ..nn.precision import place, weights_dtype
 from .alignment import PieceBatch, batch_pieces, encode_docs
 from .shim import is_placeholder, make_shim
 
@@ -49,14 +50,26 @@ def get_encoder(model: Model) -> LlamaEncoder:
 
 
 def set_encoder(model: Model, encoder: LlamaEncoder) -> None:
-    """Install a loaded encoder in the model's shim, on thinc's current device."""
+    """Install an encoder in the model's shim as it is, on thinc's current device."""
     model.shims[0]._model = encoder.to(get_torch_default_device())
     model.set_dim("nO", encoder.hidden_size, force=True)
 
 
+def place_encoder(model: Model, encoder: LlamaEncoder, *, training: bool) -> None:
+    """Install a newly built or loaded encoder on thinc's current device, in the dtype its
+    `dtype` setting runs in there, for training (initialize) or prediction (loading)."""
+    device = get_torch_default_device()
+    set_encoder(model, place(encoder, device, encoder.settings.dtype, training=training))
+
+
+def encoder_dtype(model: Model) -> torch.dtype:
+    """The dtype the encoder's frozen weights run in (its LoRA adapters stay float32)."""
+    return weights_dtype(get_encoder(model))
+
+
 def init(model: Model, X: list[Doc] | None = None, Y: None = None) -> Model:
     if is_placeholder(model.shims[0]._model):
-        set_encoder(model, build_encoder(get_settings(model)))
+        place_encoder(model, build_encoder(get_settings(model)), training=True)
     return model
 
 

@@ -7,10 +7,14 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
+import torch
 from spacy.training import Example
 
+from spacy_lsllama.layers.transformer_model import get_encoder
+from spacy_lsllama.nn import precision
 from spacy_lsllama.nn.base_model import BaseModelError
-from spacy_lsllama.testing import NER_CONFIG, build_tiny_model, encoder_nlp
+from spacy_lsllama.pipeline.transformer import encoder_dtypes
+from spacy_lsllama.testing import NER_CONFIG, build_tiny_model, encoder_nlp, trained_adapter_nlp
 
 TEXTS = ["Barack Obama visited Paris.", "  Apple opened offices in London and 北京 🙂 "]
 
@@ -135,3 +139,32 @@ def test_builtin_ner_learns_through_the_listener(tiny_model_dir):
         losses.append(step["ner"])
     assert losses[-1] < losses[0] / 4
     assert [e.text for e in nlp("Obama visited Paris").ents] == ["Obama"]
+
+
+def test_auto_dtype_follows_the_placement_not_a_cuda_flag(tiny_model_dir, tmp_path, monkeypatch):
+    """On a GPU host that runs the pipeline on its CPU, "auto" must not pick bfloat16."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    nlp = encoder_nlp(tiny_model_dir)
+    nlp.to_disk(tmp_path / "pipeline")
+    for pipeline in (nlp, spacy.load(tmp_path / "pipeline"), pickle.loads(pickle.dumps(nlp))):
+        assert encoder_dtypes(pipeline) == ["float32"]
+        assert get_encoder(pipeline.get_pipe("llm").model).lora_merged is False
+        pipeline("Obama visited Paris.")  # predicting merges LoRA into float32 weights
+        assert get_encoder(pipeline.get_pipe("llm").model).lora_merged is True
+
+
+def test_auto_dtype_predicts_in_bfloat16_on_a_cpu_with_amx(tiny_model_dir, tmp_path, monkeypatch):
+    nlp = trained_adapter_nlp(tiny_model_dir)
+    assert encoder_dtypes(nlp) == ["float32"]  # initialize means training: float32
+    nlp.to_disk(tmp_path / "pipeline")
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"amx_bf16", "avx512_bf16"}))
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert encoder_dtypes(loaded) == ["bfloat16"]
+    encoder = get_encoder(loaded.get_pipe("llm").model)
+    adapters = {p.dtype for name, p in encoder.named_parameters() if "lora_" in name}
+    assert adapters == {torch.float32}
+    before, after = states(nlp), states(loaded)
+    assert encoder.lora_merged is False  # bfloat16 weights are never merged
+    for exact, approximate in zip(before, after):
+        numpy.testing.assert_allclose(approximate, exact, atol=0.15 * numpy.abs(exact).max())
+        assert not numpy.array_equal(approximate, exact)  # bfloat16 did run
