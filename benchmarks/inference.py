@@ -50,6 +50,7 @@ from common import (
     machine,
     markdown_table,
     ratio,
+    require_bench_extra,
     results_dir,
     save_figure,
     set_threads,
@@ -549,6 +550,7 @@ def run_script(
     """A pipeline script's `run` on --base-model, else the --pipeline's base, else (--quick)
     a tiny one."""
     args = parser.parse_args(argv)
+    require_bench_extra()
     apply_quick(args)
     set_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

@@ -43,6 +43,7 @@ from common import (
     markdown_table,
     peak_rss_mb,
     ratio,
+    require_bench_extra,
     results_dir,
     rss_mb,
     save_figure,
@@ -324,6 +325,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result = worker(args.worker, args.base_model, args.steps, args.warmup, args.threads)
         args.worker_out.write_text(json.dumps(result))
         return result
+    require_bench_extra()
     apply_quick(args)
     with tempfile.TemporaryDirectory() as tmp:
         args.base_model = base_model_or_tiny(args.base_model, args.quick, tmp)

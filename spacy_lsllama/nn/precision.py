@@ -5,11 +5,10 @@ host that predicts on its CPU (`spacy.load` without `--gpu-id`) runs the CPU rul
 
 - On a GPU: bfloat16 where the GPU supports it (the LoRA adapters stay float32), else float32.
 - On a CPU, for prediction: bfloat16 only where the CPU multiplies bfloat16 matrices in
-  hardware, which `/proc/cpuinfo` lists as `amx_bf16` (Intel AMX). There a 256 x 576 by
-  576 x 1536 product, SmolLM2-135M's MLP shape, ran 689 GFLOP/s in bfloat16 against 95 in
-  float32 on one thread, and issue 18 measured the whole pipeline at 2.25x the words/s with
-  98 % of the entities unchanged. Without AMX, bfloat16 weights were slower (0.66x, with or
-  without `avx512_bf16`), so float32 stays.
+  hardware, which `/proc/cpuinfo` lists as `amx_bf16` (Intel AMX). On such a host (2 cores,
+  one thread, SmolLM2-135M, LoRA r=12, 96 CoNLL-2003 sentences) the pipeline ran 403 words/s
+  in bfloat16 against 175 in float32. Issue 18 saw 0.66x on another host; `avx512_bf16`
+  without AMX is not taken as enough (not measured apart), so float32 stays there.
 - On a CPU, for training (`nlp.initialize`): float32. bfloat16 training on CPUs is not measured
   here, and float32 keeps LoRA merged for prediction during training.
 
