@@ -1,13 +1,16 @@
 """The `lsllama_transformer` component: save/load round trips, base-model checks, listeners."""
 
+import json
 import pickle
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy
 import pytest
 import spacy
 import torch
+from safetensors import safe_open
 from spacy.training import Example
 
 from spacy_lsllama.layers.transformer_model import get_encoder
@@ -44,12 +47,43 @@ def test_saved_pipeline_holds_the_adapter_not_the_base_model(tiny_model_dir, tmp
     assert files_size(encoder_dir) < base_size / 4
 
 
-def test_no_pickle_in_saved_pipeline(tiny_model_dir, tmp_path):
+def is_safetensors(path: Path) -> bool:
+    try:
+        with safe_open(str(path), framework="numpy") as file:
+            return bool(list(file.keys()))
+    except Exception:
+        return False
+
+
+def is_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        return True
+    except (UnicodeDecodeError, ValueError):
+        return False
+
+
+def test_the_package_saves_only_json_and_safetensors(tiny_model_dir, tmp_path):
+    """No pickle and no torch.save zip: what the encoder and the NER head write is JSON or
+    safetensors (spaCy's own vocab and tokenizer files are msgpack and numpy, not ours)."""
     nlp = encoder_nlp(tiny_model_dir)
+    nlp.add_pipe("lsllama_ner")
+    example = Example.from_dict(nlp.make_doc("Maria visited Oslo"), {"entities": [(0, 5, "PER")]})
+    nlp.initialize(lambda: [example])
     nlp.to_disk(tmp_path / "pipeline")
-    for file in (tmp_path / "pipeline" / "llm").rglob("*"):
-        if file.is_file():
-            assert not file.read_bytes().startswith(b"\x80"), f"{file} looks like a pickle"
+    ours = [f for name in ("llm", "lsllama_ner") for f in (tmp_path / "pipeline" / name).rglob("*")]
+    files = {f.relative_to(tmp_path / "pipeline").as_posix(): f for f in ours if f.is_file()}
+    assert set(files) == {
+        "llm/cfg",
+        "llm/model/encoder.json",
+        "llm/model/adapter.safetensors",
+        "lsllama_ner/cfg",
+        "lsllama_ner/model.safetensors",
+    }
+    for name, file in files.items():
+        assert not zipfile.is_zipfile(file), f"{name} is a zip (torch.save)"
+        expected = is_safetensors if name.endswith(".safetensors") else is_json
+        assert expected(file), f"{name} is not {expected.__name__.removeprefix('is_')}"
 
 
 def test_trained_adapter_survives_the_round_trip(tiny_model_dir, tmp_path):
