@@ -181,6 +181,24 @@ def test_script_examples_use_real_scripts_and_options(name, command):
     assert not unknown, f"{name}: {command[1]} has no {unknown}"
 
 
+BASH_SCRIPTS = [
+    (name, line)
+    for name, code in blocks(("bash",))
+    for line in shell_lines(code)
+    if " bash " in f" {line}"
+]
+
+
+@pytest.mark.parametrize("name,line", BASH_SCRIPTS, ids=str)
+def test_shell_script_examples_name_real_scripts_and_their_variables(name, line):
+    words = shlex.split(line)
+    script = ROOT / words[words.index("bash") + 1]
+    assert script.is_file(), f"{name}: no {script}"
+    for word in words[: words.index("bash")]:
+        variable = word.split("=", 1)[0]
+        assert variable in script.read_text(), f"{name}: {script.name} never reads {variable}"
+
+
 # The CLI reference ----------------------------------------------------------------------------
 
 
