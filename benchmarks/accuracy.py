@@ -19,7 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS_DIR, log, markdown_table, save_figure, write_results
+from common import (
+    RESULTS_DIR,
+    log,
+    markdown_table,
+    require_bench_extra,
+    save_figure,
+    write_results,
+)
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+|nan|inf)$", re.IGNORECASE)
@@ -201,6 +208,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--log", action="append", default=[], metavar="NAME=FILE")
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = p.parse_args(argv)
+    require_bench_extra()
     return run(parse_pairs(args.run, "--run"), parse_pairs(args.log, "--log"), args.out)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import time
@@ -384,6 +385,20 @@ def agreement(docs: Sequence[Any], reference: Sequence[Any]) -> float:
     if not ours and not theirs:
         return 1.0
     return 2 * len(ours & theirs) / (len(ours) + len(theirs))
+
+
+BENCH_EXTRA = ("matplotlib", "psutil")  # pyproject's `bench` extra: plots, memory
+
+
+def require_bench_extra() -> None:
+    """Stop at once, in one line, when the `bench` extra is missing: not after minutes of
+    measuring, at the first plot, with the summary lost."""
+    missing = [name for name in BENCH_EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SystemExit(
+            f"error: the benchmarks need {', '.join(missing)} (the bench extra): "
+            'pip install -e ".[bench]"'
+        )
 
 
 def save_figure(fig: Any, path: Path) -> Path:

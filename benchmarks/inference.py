@@ -50,6 +50,7 @@ from common import (
     machine,
     markdown_table,
     ratio,
+    require_bench_extra,
     results_dir,
     save_figure,
     set_threads,
@@ -125,7 +126,8 @@ def lsllama_pipeline(base: Path, pipeline: Path | None, sentences: Sequence[Sent
     import spacy
 
     if pipeline is not None:
-        return spacy.load(pipeline)
+        # float32 like the references; the bfloat16 lever measures "auto" on a CPU with AMX.
+        return spacy.load(pipeline, config={"components.llm.model.dtype": "float32"})
     config = spacy.util.load_config(NER_CONFIG, overrides={"paths.base_model": str(base)})
     return initialize(spacy.util.load_model_from_config(config, auto_fill=True), sentences)
 
@@ -548,6 +550,7 @@ def run_script(
     """A pipeline script's `run` on --base-model, else the --pipeline's base, else (--quick)
     a tiny one."""
     args = parser.parse_args(argv)
+    require_bench_extra()
     apply_quick(args)
     set_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

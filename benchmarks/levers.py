@@ -47,6 +47,13 @@ def to_bfloat16(encoder: Any) -> Any:
     return encoder.to(torch.bfloat16)
 
 
+def bfloat16_placed(encoder: Any) -> Any:
+    """What `dtype = "auto"` runs on a CPU with AMX: bfloat16 base, float32 LoRA, unmerged."""
+    from spacy_lsllama.nn.precision import place
+
+    return place(encoder, "cpu", "bfloat16", training=False)
+
+
 def with_settings(encoder: Any, **changes: Any) -> Any:
     """The encoder with other EncoderSettings (config values), e.g. merge_lora=False."""
     if changes.get("merge_lora") is False:
@@ -82,6 +89,7 @@ LEVERS = [
     Lever("baseline (config defaults: merge_lora, rows_per_forward 8)"),
     Lever("(i) torch.inference_mode", context=inference_mode),
     Lever("(ii) bfloat16 weights", transform=lambda e: to_bfloat16(merged(e))),
+    Lever("(ii) bfloat16 weights, LoRA float32 (dtype auto with AMX)", transform=bfloat16_placed),
     Lever(
         "(iii) int8 dynamic, LoRA unmerged",
         transform=lambda e: int8_dynamic(with_settings(e, merge_lora=False)),

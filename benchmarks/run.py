@@ -30,6 +30,7 @@ from common import (
     default_threads,
     log,
     markdown_table,
+    require_bench_extra,
     results_dir,
     set_threads,
     write_results,
@@ -194,6 +195,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    require_bench_extra()
     if args.out is None and args.quick:
         shutil.rmtree(results_dir(None, True), ignore_errors=True)  # the last smoke test's
     args.out = results_dir(args.out, args.quick)

@@ -49,6 +49,7 @@ from common import (
     markdown_table,
     peak_rss_mb,
     ratio,
+    require_bench_extra,
     results_dir,
     rss_mb,
     save_figure,
@@ -405,6 +406,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.worker:
         worker(args)
         return None
+    require_bench_extra()
     with tempfile.TemporaryDirectory() as tmp:
         args.base_model = base_model_or_tiny(args.base_model, args.quick, tmp)
         return run(args)

@@ -5,14 +5,10 @@ from pathlib import Path
 
 import spacy
 import torch
+from spacy.pipeline import TrainablePipe
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (
-    AutoModel,
-    LlamaConfig,
-    MistralConfig,
-    PreTrainedTokenizerFast,
-    Qwen2Config,
-)
+from transformers import AutoModel, LlamaConfig, MistralConfig, Qwen2Config
+from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
 from .layers.transformer_model import get_encoder
 
@@ -66,18 +62,20 @@ def build_tiny_model(path: Path, arch: str = "llama", *, seed: int = 0, n_layers
     return path
 
 
-def trained_adapter_nlp(name, **model_settings) -> spacy.language.Language:
+def trained_adapter_nlp(name: str | Path, **model_settings: object) -> spacy.language.Language:
     """An encoder pipeline whose LoRA B matrices are non-zero, as after training (seeded)."""
     torch.manual_seed(0)
     nlp = encoder_nlp(name, **model_settings)
+    encoder = nlp.get_pipe("llm")
+    assert isinstance(encoder, TrainablePipe)
     with torch.no_grad():
-        for param_name, param in get_encoder(nlp.get_pipe("llm").model).named_parameters():
+        for param_name, param in get_encoder(encoder.model).named_parameters():
             if "lora_B" in param_name:
                 param.normal_(std=0.5)
     return nlp
 
 
-def encoder_nlp(name, **model_settings) -> spacy.language.Language:
+def encoder_nlp(name: str | Path, **model_settings: object) -> spacy.language.Language:
     """A blank English pipeline with an initialized `llm` encoder component."""
     nlp = spacy.blank("en")
     nlp.add_pipe(

@@ -7,6 +7,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
+from spacy_lsllama.nn import precision  # noqa: E402
 from spacy_lsllama.testing import build_tiny_model  # noqa: E402
 
 
@@ -44,3 +45,10 @@ def deep_arch_dirs(tmp_path_factory: pytest.TempPathFactory):
         arch: build_tiny_model(root / arch, arch, n_layers=6)
         for arch in ("llama", "mistral", "qwen2")
     }
+
+
+@pytest.fixture(autouse=True)
+def cpu_without_fast_bfloat16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run the same on every host: `dtype = "auto"` sees a CPU without AMX (float32).
+    Tests of the CPU rule pass the flags they mean (tests/nn/test_precision.py)."""
+    monkeypatch.setattr(precision, "cpu_flags", lambda *args, **kwargs: frozenset())

@@ -81,7 +81,10 @@ def test_read_conll_iob1(tmp_path):
     ]
     assert _ents(docs[0]) == [("EU", "ORG"), ("German", "MISC")]
     assert _ents(docs[1]) == [("Italy", "LOC"), ("Germany", "LOC"), ("Peter Blackburn", "PER")]
-    assert all(token.ent_iob_ in "BIO" for doc in docs for token in doc)
+    assert [[token.ent_iob_ for token in doc] for doc in docs] == [
+        ["B", "O", "B", "O"],
+        ["O", "B", "B", "B", "I"],
+    ]
 
 
 IOB1 = ["I-LOC", "B-LOC", "O", "I-PER", "I-PER", "I-ORG", "B-ORG", "I-ORG", "O"]

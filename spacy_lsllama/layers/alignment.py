@@ -9,11 +9,13 @@ nearest piece: every spaCy token gets at least one piece, hence exactly one vect
 """
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy
 from spacy.tokens import Doc
+from thinc.api import NumpyOps
 from thinc.types import Ragged
-from transformers import PreTrainedTokenizerFast
+from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
 
 @dataclass
@@ -81,7 +83,8 @@ def _doc_pieces(
             lo = min(lo, len(real) - 1)
             hi = lo + 1
         token_pieces.append(real[lo:hi])
-    strings = tokenizer.convert_ids_to_tokens(list(ids))
+    # A list of ids gives a list of strings (transformers types it as `str | list[str]`).
+    strings = cast(list[str], tokenizer.convert_ids_to_tokens(list(ids)))
     return DocPieces(ids=list(ids), strings=strings, token_pieces=token_pieces)
 
 
@@ -153,4 +156,5 @@ def token_alignment(docs: list[DocPieces], max_len: int) -> Ragged:
             data.append(pieces + d * max_len)
             lengths.append(len(pieces))
     flat = numpy.concatenate(data) if data else numpy.zeros((0,), dtype="int64")
-    return Ragged(flat.astype("int32"), numpy.asarray(lengths, dtype="int32"))
+    ops = NumpyOps()
+    return Ragged(ops.asarray1i(flat), ops.asarray1i(lengths))

@@ -36,4 +36,4 @@ def read_thinc_params(model: Model, path: Path) -> None:
         for name in node.param_names:
             key = f"{i}.{node.name}.{name}"
             if key in tensors:
-                node.set_param(name, node.ops.asarray(tensors[key]))
+                node.set_param(name, node.ops.asarray_f(tensors[key]))

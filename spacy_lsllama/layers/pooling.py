@@ -93,7 +93,7 @@ def _scatter(
     for trf_data, doc_positions in zip(trf_datas, positions):
         if not _has_states(trf_data):
             continue
-        states = trf_data.model_output.last_hidden_state
+        states = trf_data.model_output["last_hidden_state"]
         d_states = model.ops.alloc(states.shape, dtype=states.dtype)
         if len(doc_positions):
             d_states.reshape(-1, states.shape[-1])[doc_positions] = next(d_rows_iter)
@@ -116,7 +116,7 @@ def _real_positions(model: Model, trf_data: TransformerData) -> Ints1d:
 
 
 def _rows(trf_data: TransformerData) -> Floats2d:
-    states = trf_data.model_output.last_hidden_state
+    states = trf_data.model_output["last_hidden_state"]
     return states.reshape(-1, states.shape[-1])
 
 

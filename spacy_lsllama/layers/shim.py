@@ -12,15 +12,19 @@ import copy
 import json
 import tempfile
 from pathlib import Path
+from typing import Any, cast
 
 import srsly
 import torch
+from peft import PeftModel
 from safetensors.torch import load_file, save_file
 from thinc.api import PyTorchShim
+from transformers import PreTrainedModel
 
 from ..nn.base_model import BaseModel, BaseModelError, load_base_model, weights_sha256
 from ..nn.encoder import EncoderSettings, LlamaEncoder, build_encoder
 from ..nn.lora import adapter_state, load_adapter_state
+from ..nn.precision import place
 
 FORMAT_VERSION = 1
 INFO_FILE = "encoder.json"
@@ -33,7 +37,7 @@ def write_encoder(encoder: LlamaEncoder, path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     settings = encoder.settings
     local = Path(encoder.base_name).expanduser()
-    info = {
+    info: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "base_model": {
             "name": encoder.base_name,
@@ -47,7 +51,7 @@ def write_encoder(encoder: LlamaEncoder, path: Path) -> None:
     if settings.embed_base_model:
         info["base_model"]["embedded_sha256"] = _write_base(encoder, path / BASE_DIR)
     (path / INFO_FILE).write_text(json.dumps(info, indent=2))
-    if settings.lora is not None:
+    if isinstance(encoder.model, PeftModel):
         save_file(adapter_state(encoder.model), str(path / ADAPTER_FILE))
 
 
@@ -59,7 +63,10 @@ def _write_base(encoder: LlamaEncoder, path: Path) -> str:
     is taken out first: the base is saved as loaded.
     """
     encoder.set_lora_merged(False)
-    model = encoder.model.get_base_model() if encoder.settings.lora else encoder.model
+    model = encoder.model
+    if isinstance(model, PeftModel):
+        # peft types this as a Module; it is the transformers model that peft wraps.
+        model = cast(PreTrainedModel, model.get_base_model())
     state = {}
     for key, value in model.state_dict().items():
         if "lora_" in key:
@@ -89,7 +96,7 @@ def read_encoder(path: Path, settings: EncoderSettings) -> LlamaEncoder:
         _check_fingerprint(base, reference["sha256"], reference)
     encoder = build_encoder(settings, base)
     adapter = path / ADAPTER_FILE
-    if settings.lora is not None:
+    if isinstance(encoder.model, PeftModel):
         if not adapter.exists():
             raise ValueError(f"{adapter} is missing: the pipeline was saved without LoRA.")
         load_adapter_state(encoder.model, load_file(str(adapter)))
@@ -179,4 +186,5 @@ def make_shim(settings: EncoderSettings) -> PyTorchShim:
 def _deserialize(
     current: EncoderPlaceholder | LlamaEncoder, data: bytes, device: torch.device
 ) -> LlamaEncoder:
-    return encoder_from_bytes(data, current.settings).to(device)
+    encoder = encoder_from_bytes(data, current.settings)
+    return place(encoder, device, encoder.settings.dtype, training=False)

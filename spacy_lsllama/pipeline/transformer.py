@@ -17,7 +17,8 @@ from spacy_transformers.pipeline_component import Transformer
 from thinc.api import Model
 
 from ..layers.shim import read_encoder, write_encoder
-from ..layers.transformer_model import get_encoder, get_settings, set_encoder
+from ..layers.transformer_model import encoder_dtype, get_encoder, get_settings, place_encoder
+from .compilation import encoder_layers
 
 DEFAULT_CONFIG_STR = """
 [model]
@@ -87,7 +88,14 @@ class LlamaTransformer(Transformer):
         settings = get_settings(self.model)
         deserialize = {
             "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
-            "model": lambda p: set_encoder(self.model, read_encoder(p, settings)),
+            "model": lambda p: place_encoder(self.model, read_encoder(p, settings), training=False),
         }
         util.from_disk(path, deserialize, exclude)
         return self
+
+
+def encoder_dtypes(nlp: Language) -> list[str]:
+    """The dtype each lsllama encoder of a loaded pipeline runs in, in pipeline order
+    (e.g. ["bfloat16"]): what `lsllama tag` reports, since `dtype = "auto"` depends on the
+    device and the CPU."""
+    return [str(encoder_dtype(layer)).removeprefix("torch.") for layer in encoder_layers(nlp)]

@@ -8,6 +8,7 @@ from spacy.training import Example
 from typer.testing import CliRunner
 
 from spacy_lsllama.cli import app
+from spacy_lsllama.nn.base_model import load_base_model
 
 runner = CliRunner()
 CONLL = "EU B-ORG\nrejects O\nGerman B-MISC\ncall O\n\nPeter B-PER\nBlackburn I-PER\n"
@@ -34,7 +35,7 @@ def test_convert_names_file_and_line_of_bad_input(tmp_path):
         app, ["convert", str(source), str(tmp_path / "o.spacy"), "--format", "conll"]
     )
     assert result.exit_code == 1
-    assert "bad.conll:" in result.output and "Traceback" not in result.output
+    assert "bad.conll:2:" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o.spacy").exists()
 
 
@@ -86,13 +87,16 @@ def test_evaluate_reports_seqeval_scores_as_json(tmp_path):
 def test_evaluate_missing_model_is_a_one_line_error(tmp_path):
     result = runner.invoke(app, ["evaluate", str(tmp_path / "nope"), str(tmp_path / "g.spacy")])
     assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: ") and str(tmp_path / "nope") in line
 
 
 def test_base_model_converts_a_directory(tiny_model_dir, tmp_path):
     result = runner.invoke(app, ["base-model", str(tiny_model_dir), str(tmp_path / "base")])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "base" / "model.safetensors").exists()
     assert (tmp_path / "base" / "lsllama_base.json").exists()
+    prepared = load_base_model(tmp_path / "base")
+    assert prepared.sha256 == load_base_model(tiny_model_dir).sha256
 
 
 def test_base_model_unknown_source_is_a_clear_error(tmp_path):

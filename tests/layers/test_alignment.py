@@ -3,10 +3,12 @@
 import numpy
 import pytest
 import spacy
+import torch
 from spacy_transformers.layers.trfs2arrays import trfs2arrays
 from thinc.api import reduce_mean
 
 from spacy_lsllama.layers.alignment import batch_pieces, best_window, encode_docs, window_starts
+from spacy_lsllama.layers.transformer_model import get_encoder
 from spacy_lsllama.testing import encoder_nlp, tiny_tokenizer
 
 TEXTS = [
@@ -28,21 +30,33 @@ def nlp(tiny_model_dir):
     return encoder_nlp(tiny_model_dir)
 
 
+def token_piece_rows(doc) -> list[numpy.ndarray]:
+    """The piece rows each spaCy token is aligned to."""
+    align = doc._.trf_data.align
+    return numpy.split(align.dataXd, numpy.cumsum(align.lengths)[:-1])
+
+
 @pytest.mark.parametrize("text", TEXTS)
-def test_every_token_gets_pieces(nlp, text):
+def test_every_token_gets_the_pieces_that_spell_it(nlp, text):
     doc = nlp(text)
-    lengths = doc._.trf_data.align.lengths
-    assert len(lengths) == len(doc)
-    assert (lengths >= 1).all()
+    assert len(doc._.trf_data.align.lengths) == len(doc)
+    tokenizer = get_encoder(nlp.get_pipe("llm").model).tokenizer
+    ids = doc._.trf_data.wordpieces.input_ids.reshape(-1)
+    for token, rows in zip(doc, token_piece_rows(doc), strict=True):
+        assert len(rows) >= 1, token.text
+        spelled = tokenizer.decode([int(ids[row]) for row in rows])
+        if not token.is_space:  # a whitespace token borrows the nearest piece
+            assert token.text in spelled, (token.text, spelled)
 
 
-def test_listener_gives_one_vector_per_token(nlp):
+def test_listener_gives_each_token_the_mean_of_its_pieces(nlp):
     pool = trfs2arrays(reduce_mean(), 1.0)
     docs = list(nlp.pipe(TEXTS))
     vectors = pool.predict([doc._.trf_data for doc in docs])
-    for doc, array in zip(docs, vectors):
-        assert array.shape == (len(doc), 64)
-        assert numpy.isfinite(array).all()
+    for doc, array in zip(docs, vectors, strict=True):
+        states = doc._.trf_data.model_output.last_hidden_state.reshape(-1, 64)
+        expected = [states[rows].mean(axis=0) for rows in token_piece_rows(doc)]
+        numpy.testing.assert_allclose(array, numpy.stack(expected), rtol=1e-5, atol=1e-6)
 
 
 def test_tokens_align_to_overlapping_pieces_not_the_next_word():
@@ -73,14 +87,25 @@ def test_windows_cover_every_piece_and_stitch_to_the_same_piece(length, window, 
         assert (batch.keep[d, :n] == 1).all() and (batch.keep[d, n:] == 0).all()
 
 
-def test_long_document_is_windowed_and_every_token_gets_a_vector(tiny_model_dir):
-    nlp = encoder_nlp(tiny_model_dir, window=16, stride=12)
-    text = " ".join(["Barack Obama visited Paris and Berlin."] * 20)
-    doc = nlp(text)
-    states = doc._.trf_data.model_output.last_hidden_state
-    assert states.shape[1] > 16
-    assert (doc._.trf_data.align.lengths >= 1).all()
-    assert numpy.isfinite(states).all() and (numpy.abs(states).sum(-1) > 0).all()
+def test_long_document_pieces_get_the_states_of_their_best_window(tiny_model_dir):
+    """Causal, so each window's states are the decoder's own on that window's pieces."""
+    window, stride = 16, 12
+    nlp = encoder_nlp(tiny_model_dir, window=window, stride=stride, bidirectional=False)
+    doc = nlp(" ".join(["Barack Obama visited Paris and Berlin."] * 20))
+    states = doc._.trf_data.model_output.last_hidden_state[0]
+    ids = doc._.trf_data.wordpieces.input_ids[0]
+    n = len(states)
+    assert n > 3 * window and (doc._.trf_data.align.lengths >= 1).all()
+    starts = window_starts(n, window, stride)
+    owner = best_window(n, starts, window)
+    decoder = get_encoder(nlp.get_pipe("llm").model).model
+    with torch.no_grad():
+        for w, start in enumerate(starts):
+            pieces = torch.as_tensor(ids[start : start + window], dtype=torch.long)[None]
+            expected = decoder(input_ids=pieces).last_hidden_state[0].numpy()
+            mine = numpy.flatnonzero(owner == w)
+            assert len(mine), f"window {w} owns no piece"
+            numpy.testing.assert_allclose(states[mine], expected[mine - start], atol=1e-5)
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])

@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from spacy_lsllama.nn.base_model import (
     BaseModelError,
@@ -11,6 +12,7 @@ from spacy_lsllama.nn.base_model import (
     prepare_base_model,
     resolve_dtype,
 )
+from spacy_lsllama.testing import build_tiny_model
 
 
 def test_local_directory_loads_with_fingerprint_independent_of_dtype(tiny_model_dir):
@@ -21,10 +23,17 @@ def test_local_directory_loads_with_fingerprint_independent_of_dtype(tiny_model_
     assert not any(p.requires_grad for p in fp32.model.parameters())
 
 
+def test_fingerprint_tells_other_weights_apart(tiny_model_dir, tmp_path):
+    other = build_tiny_model(tmp_path / "other", seed=1)
+    assert load_base_model(other).sha256 != load_base_model(tiny_model_dir).sha256
+
+
 def test_pickled_checkpoints_are_never_loaded(tiny_model_dir, tmp_path):
+    """A valid torch.save checkpoint, which transformers would load if it were allowed to."""
     target = shutil.copytree(tiny_model_dir, tmp_path / "pickled")
+    state = load_file(str(target / "model.safetensors"))
     (target / "model.safetensors").unlink()
-    (target / "pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
+    torch.save(state, target / "pytorch_model.bin")
     with pytest.raises(BaseModelError, match="Could not load base model weights"):
         load_base_model(target)
 

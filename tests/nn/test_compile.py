@@ -21,6 +21,17 @@ TEXTS = [
 ]
 
 
+def fresh_dynamo():
+    """Forget compiled code and zero dynamo's counters: `reset()` keeps the counters, so a
+    count read after it alone would include earlier tests' compilations."""
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+
+
+def compiled_frames() -> int:
+    return torch._dynamo.utils.counters["frames"]["ok"]
+
+
 def encoder_of(nlp):
     return get_encoder(nlp.get_pipe("llm").model)
 
@@ -38,19 +49,20 @@ def assert_states_close(a, b):
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_compiled_prediction_equals_eager(tiny_arch_dirs, arch, bidirectional):
     nlp = trained_adapter_nlp(tiny_arch_dirs[arch], bidirectional=bidirectional, compile=True)
-    torch._dynamo.reset()
+    fresh_dynamo()
     compiled = states(nlp)
-    assert torch._dynamo.utils.counters["frames"]["ok"] > 0
+    assert compiled_frames() > 0
     encoder_of(nlp).use_compiled(False)
+    fresh_dynamo()
     assert_states_close(compiled, states(nlp))
+    assert compiled_frames() == 0  # eager really is eager
 
 
 def test_one_compiled_graph_serves_every_layer_and_training_stays_eager(tiny_model_dir):
     nlp = trained_adapter_nlp(tiny_model_dir, compile=True)
     layers = decoder_layers(encoder_of(nlp).model)
     assert len(layers) > 1
-    torch._dynamo.reset()
-    torch._dynamo.utils.counters.clear()
+    fresh_dynamo()
     with torch._dynamo.config.patch(error_on_recompile=True):
         states(nlp)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
@@ -107,6 +119,9 @@ def test_compile_pipeline_switches_every_encoder(tiny_model_dir):
     assert not encoder_of(nlp).settings.compile
     assert compile_pipeline(nlp) == 1
     assert encoder_of(nlp).settings.compile
+    fresh_dynamo()
+    states(nlp)
+    assert compiled_frames() > 0
 
 
 def test_compile_pipeline_without_an_encoder_says_so():

@@ -4,6 +4,7 @@ import numpy
 import pytest
 import torch
 
+from spacy_lsllama.layers.transformer_model import get_encoder
 from spacy_lsllama.nn.packing import pack_windows
 from spacy_lsllama.nn.unmasking import segment_mask_4d
 from spacy_lsllama.testing import encoder_nlp
@@ -65,9 +66,16 @@ def test_packed_docs_get_the_states_of_each_doc_alone(tiny_arch_dirs, arch, bidi
         "Obama visited Berlin.",
         "Rain in Spain.",
     ]
+    rows: list[int] = []
+    decoder = get_encoder(nlp.get_pipe("llm").model).model
+    hook = decoder.register_forward_pre_hook(
+        lambda module, args, kwargs: rows.append(len(kwargs["input_ids"])), with_kwargs=True
+    )
     together = [doc._.trf_data.model_output.last_hidden_state[0] for doc in nlp.pipe(texts)]
+    hook.remove()
+    assert rows == [1, 1]  # four docs in two rows: the three short ones share the second
     alone = [next(nlp.pipe([t]))._.trf_data.model_output.last_hidden_state[0] for t in texts]
     lengths = [len(states) for states in alone]
-    assert sum(lengths[1:]) <= lengths[0]  # the three short docs share one row
+    assert sum(lengths[1:]) <= lengths[0]
     for packed, single in zip(together, alone):
         numpy.testing.assert_allclose(packed[: len(single)], single, atol=1e-5)

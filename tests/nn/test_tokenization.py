@@ -11,5 +11,10 @@ def test_missing_pad_token_falls_back_to_eos_and_pads_right():
     ensure_padding(tokenizer)
     assert tokenizer.pad_token == tokenizer.eos_token
     assert tokenizer.padding_side == "right"
-    batch = tokenizer(["Paris", "Obama visited Paris"], padding=True)
-    assert batch["attention_mask"][0][0] == 1
+    texts = ["Paris", "Obama visited Paris"]
+    batch = tokenizer(texts, padding=True)
+    n_short, n_long = (len(tokenizer(text)["input_ids"]) for text in texts)
+    assert n_short < n_long
+    padding = n_long - n_short
+    assert batch["attention_mask"][0] == [1] * n_short + [0] * padding
+    assert batch["input_ids"][0][n_short:] == [tokenizer.eos_token_id] * padding

@@ -1,16 +1,23 @@
 """The `lsllama_transformer` component: save/load round trips, base-model checks, listeners."""
 
+import json
 import pickle
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy
 import pytest
 import spacy
+import torch
+from safetensors import safe_open
 from spacy.training import Example
 
+from spacy_lsllama.layers.transformer_model import get_encoder
+from spacy_lsllama.nn import precision
 from spacy_lsllama.nn.base_model import BaseModelError
-from spacy_lsllama.testing import NER_CONFIG, build_tiny_model, encoder_nlp
+from spacy_lsllama.pipeline.transformer import encoder_dtypes
+from spacy_lsllama.testing import NER_CONFIG, build_tiny_model, encoder_nlp, trained_adapter_nlp
 
 TEXTS = ["Barack Obama visited Paris.", "  Apple opened offices in London and 北京 🙂 "]
 
@@ -40,12 +47,43 @@ def test_saved_pipeline_holds_the_adapter_not_the_base_model(tiny_model_dir, tmp
     assert files_size(encoder_dir) < base_size / 4
 
 
-def test_no_pickle_in_saved_pipeline(tiny_model_dir, tmp_path):
+def is_safetensors(path: Path) -> bool:
+    try:
+        with safe_open(str(path), framework="numpy") as file:
+            return bool(list(file.keys()))
+    except Exception:
+        return False
+
+
+def is_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        return True
+    except (UnicodeDecodeError, ValueError):
+        return False
+
+
+def test_the_package_saves_only_json_and_safetensors(tiny_model_dir, tmp_path):
+    """No pickle and no torch.save zip: what the encoder and the NER head write is JSON or
+    safetensors (spaCy's own vocab and tokenizer files are msgpack and numpy, not ours)."""
     nlp = encoder_nlp(tiny_model_dir)
+    nlp.add_pipe("lsllama_ner")
+    example = Example.from_dict(nlp.make_doc("Maria visited Oslo"), {"entities": [(0, 5, "PER")]})
+    nlp.initialize(lambda: [example])
     nlp.to_disk(tmp_path / "pipeline")
-    for file in (tmp_path / "pipeline" / "llm").rglob("*"):
-        if file.is_file():
-            assert not file.read_bytes().startswith(b"\x80"), f"{file} looks like a pickle"
+    ours = [f for name in ("llm", "lsllama_ner") for f in (tmp_path / "pipeline" / name).rglob("*")]
+    files = {f.relative_to(tmp_path / "pipeline").as_posix(): f for f in ours if f.is_file()}
+    assert set(files) == {
+        "llm/cfg",
+        "llm/model/encoder.json",
+        "llm/model/adapter.safetensors",
+        "lsllama_ner/cfg",
+        "lsllama_ner/model.safetensors",
+    }
+    for name, file in files.items():
+        assert not zipfile.is_zipfile(file), f"{name} is a zip (torch.save)"
+        expected = is_safetensors if name.endswith(".safetensors") else is_json
+        assert expected(file), f"{name} is not {expected.__name__.removeprefix('is_')}"
 
 
 def test_trained_adapter_survives_the_round_trip(tiny_model_dir, tmp_path):
@@ -90,7 +128,8 @@ def test_missing_base_model_error_says_how_to_point_at_it(tiny_model_dir, tmp_pa
         spacy.load(tmp_path / "pipeline")
     moved = shutil.copytree(tiny_model_dir, tmp_path / "moved")
     loaded = spacy.load(tmp_path / "pipeline", config={"components.llm.model.name": str(moved)})
-    assert loaded("Paris")._.trf_data is not None
+    for before, after in zip(states(nlp), states(loaded), strict=True):
+        numpy.testing.assert_array_equal(before, after)
 
 
 def test_relative_base_path_resolves_from_any_working_directory(
@@ -101,7 +140,10 @@ def test_relative_base_path_resolves_from_any_working_directory(
     nlp = encoder_nlp("base")
     nlp.to_disk(tmp_path / "pipeline")
     monkeypatch.chdir(tmp_path / "pipeline")
-    assert spacy.load(tmp_path / "pipeline")("Paris")._.trf_data is not None
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert get_encoder(loaded.get_pipe("llm").model).base_name == str(tmp_path / "base")
+    for before, after in zip(states(nlp), states(loaded), strict=True):
+        numpy.testing.assert_array_equal(before, after)
 
 
 def test_embedded_base_model_makes_the_pipeline_self_contained(tiny_model_dir, tmp_path):
@@ -135,3 +177,32 @@ def test_builtin_ner_learns_through_the_listener(tiny_model_dir):
         losses.append(step["ner"])
     assert losses[-1] < losses[0] / 4
     assert [e.text for e in nlp("Obama visited Paris").ents] == ["Obama"]
+
+
+def test_auto_dtype_follows_the_placement_not_a_cuda_flag(tiny_model_dir, tmp_path, monkeypatch):
+    """On a GPU host that runs the pipeline on its CPU, "auto" must not pick bfloat16."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    nlp = encoder_nlp(tiny_model_dir)
+    nlp.to_disk(tmp_path / "pipeline")
+    for pipeline in (nlp, spacy.load(tmp_path / "pipeline"), pickle.loads(pickle.dumps(nlp))):
+        assert encoder_dtypes(pipeline) == ["float32"]
+        assert get_encoder(pipeline.get_pipe("llm").model).lora_merged is False
+        pipeline("Obama visited Paris.")  # predicting merges LoRA into float32 weights
+        assert get_encoder(pipeline.get_pipe("llm").model).lora_merged is True
+
+
+def test_auto_dtype_predicts_in_bfloat16_on_a_cpu_with_amx(tiny_model_dir, tmp_path, monkeypatch):
+    nlp = trained_adapter_nlp(tiny_model_dir)
+    assert encoder_dtypes(nlp) == ["float32"]  # initialize means training: float32
+    nlp.to_disk(tmp_path / "pipeline")
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"amx_bf16", "avx512_bf16"}))
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert encoder_dtypes(loaded) == ["bfloat16"]
+    encoder = get_encoder(loaded.get_pipe("llm").model)
+    adapters = {p.dtype for name, p in encoder.named_parameters() if "lora_" in name}
+    assert adapters == {torch.float32}
+    before, after = states(nlp), states(loaded)
+    assert encoder.lora_merged is False  # bfloat16 weights are never merged
+    for exact, approximate in zip(before, after):
+        numpy.testing.assert_allclose(approximate, exact, atol=0.15 * numpy.abs(exact).max())
+        assert not numpy.array_equal(approximate, exact)  # bfloat16 did run

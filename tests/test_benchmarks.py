@@ -1,0 +1,49 @@
+"""benchmarks/: what the scripts do before measuring anything (the measuring is `--quick` in CI)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Run a benchmark script as `python SCRIPT ARGS...` would, with some modules uninstallable.
+WITHOUT = """
+import runpy, sys
+script, hidden, *args = sys.argv[1:]
+for name in hidden.split(","):
+    sys.modules[name] = None  # as if not installed: find_spec gives None, import fails
+sys.path.insert(0, str(__import__("pathlib").Path(script).parent))
+sys.argv = [script, *args]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("hidden", ["matplotlib", "psutil", "matplotlib,psutil"])
+@pytest.mark.parametrize("script", ["run.py", "inference.py", "training.py"])
+def test_a_missing_bench_extra_stops_at_once_with_one_line(tmp_path, script, hidden):
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT, str(ROOT / "benchmarks" / script), hidden]
+        + ["--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: the benchmarks need {hidden.replace(',', ', ')} (the bench extra): "
+        'pip install -e ".[bench]"'
+    ]
+    assert not out.exists()  # nothing was measured
+
+
+def test_the_help_needs_no_bench_extra():
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT, str(ROOT / "benchmarks" / "run.py"), "matplotlib"]
+        + ["--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and "--quick" in result.stdout
