@@ -89,7 +89,9 @@ def build_llama_transformer_v2(
         `bidirectional`.
     lora: LoRA settings (`spacy-lsllama.LoRA.v2`: rank, target modules, layers); null
         freezes the whole decoder.
-    dtype: "auto" (float32 on CPU, bfloat16 on GPU), "float32", "bfloat16" or "float16".
+    dtype: "auto" (decided where the encoder is placed, `nn.precision`: bfloat16 on a GPU
+        and for prediction on a CPU with AMX, float32 otherwise), "float32", "bfloat16" or
+        "float16".
     attn_implementation: "sdpa" or "eager" (the only kernels that take the block masks).
     gradient_checkpointing: trade compute for memory in training.
     window, stride: documents longer than `window` pieces run as overlapping windows every
@@ -178,8 +180,9 @@ def build_token_classifier_v1(
     encoder's LoRA adapters get a gradient from the first step.
     """
     output = Softmax_v2(nO=nO, init_W=glorot_uniform_init, normalize_outputs=True)
-    head = chain(Dropout(dropout), output)
-    model = chain(tok2vec, with_array(head))
+    dropout_layer: Model[Floats2d, Floats2d] = Dropout(dropout)
+    head: Model[Floats2d, Floats2d] = chain(dropout_layer, output)
+    model: Model[list[Doc], list[Floats2d]] = chain(tok2vec, with_array(head))
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", head.layers[-1])
     return model
@@ -220,11 +223,11 @@ def build_label_supervised_classifier_v1(
     output_layer = (
         Softmax_v2(nO=nO, init_W=glorot_uniform_init) if exclusive_classes else Linear(nO=nO)
     )
-    resizable_layer = resizable(
+    resizable_layer: Model[Floats2d, Floats2d] = resizable(
         output_layer, resize_layer=partial(resize_linear_weighted, fill_defaults=fill_defaults)
     )
     head = resizable_layer if exclusive_classes else chain(resizable_layer, _sigmoid_on_logits())
-    model = chain(tok2vec, pieces2vec(pooling), Dropout(dropout), head)
+    model: Model[list[Doc], Floats2d] = chain(tok2vec, pieces2vec(pooling), Dropout(dropout), head)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)
     model.attrs["multi_label"] = not exclusive_classes

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 
 import torch
 from peft import PeftModel
-from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerFast
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
 from .base_model import BaseModel, load_base_model
 from .compile import compiled_layers, pad_chunk
