@@ -22,7 +22,7 @@ import pytest
 import srsly
 from weasel.util import load_project_config
 
-from spacy_lsllama.convert import DATASETS
+from spacy_lsllama.corpora import DATASETS
 from spacy_lsllama.testing import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from ..convert import DATASETS, FORMATS, ConversionError, convert_dataset, convert_file
+from ..corpora import DATASETS, FORMATS, ConversionError, convert_dataset, convert_file
 
 
 def convert(

@@ -6,7 +6,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from spacy_lsllama.convert import (
+from spacy_lsllama.corpora import (
     DATASETS,
     SST2_LABELS,
     SST5_LABELS,
