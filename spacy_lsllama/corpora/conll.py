@@ -74,16 +74,17 @@ def read_conll(
         if comment and line.startswith(comment) and not _is_token_row(cells, columns, tag_column):
             counts.comments += 1
             continue
+        if line.strip() and columns is None and cells[0] != DOCSTART:
+            columns = _resolve(path, number, cells, token_column, tag_column, needs_header)
+            if needs_header:
+                continue
         if not line.strip() or _is_docstart(cells, columns):
             counts.documents += bool(line.strip())
             if rows:
                 yield _doc(path, vocab, rows, scheme, labels, label_map, counts, detector)
             rows = []
             continue
-        if columns is None:
-            columns = _resolve(path, number, cells, token_column, tag_column, needs_header)
-            if needs_header:
-                continue
+        assert columns is not None  # resolved from the first row that is not a boundary
         if len(cells) != columns.count:
             raise ConversionError(
                 path, number, f"expected {columns.count} columns, got {len(cells)}"

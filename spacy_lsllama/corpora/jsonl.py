@@ -39,13 +39,13 @@ def read_jsonl_ner(
             raise ConversionError(path, number, "missing or not a list", field=name)
         doc = nlp.make_doc(text)
         offsets = [
-            _char_offsets(path, number, doc, item, f"{name}[{i}]")
+            _token_offsets(path, number, doc, item, f"{name}[{i}]")
             for i, item in enumerate(raw_spans)
         ]
         spans = []
         for start, end, label in map_spans(offsets, label_map, counts):
             check_entity_label(path, number, label, labels, name)
-            spans.append(doc.char_span(start, end, label=label, alignment_mode="strict"))
+            spans.append(Span(doc, start, end, label=label))
         try:
             doc.set_ents(spans)
         except ValueError as err:
@@ -53,8 +53,8 @@ def read_jsonl_ner(
         yield doc
 
 
-def _char_offsets(path: Path, line: int, doc: Doc, item: Any, where: str) -> tuple[int, int, str]:
-    """Validated (start char, end char, label) of one span object."""
+def _token_offsets(path: Path, line: int, doc: Doc, item: Any, where: str) -> tuple[int, int, str]:
+    """(start token, end token, label) of one span object, checked against the text."""
     if not isinstance(item, dict):
         raise ConversionError(path, line, "expected an object with start, end, label", field=where)
     start, end, label = item.get("start"), item.get("end"), item.get("label")
@@ -67,7 +67,7 @@ def _char_offsets(path: Path, line: int, doc: Doc, item: Any, where: str) -> tup
     if span is None:
         message = f"{start}-{end} {doc.text[start:end]!r} does not fall on token boundaries"
         raise ConversionError(path, line, message, field=where)
-    return start, end, label
+    return span.start, span.end, label
 
 
 def read_jsonl_textcat(

@@ -89,7 +89,7 @@ def textcat_docs(
     With `labels` given the records stream through; otherwise they are read first, since the
     label set (every label seen, sorted) is only known at the end.
     """
-    mapped = (
+    mapped: Iterator[tuple[int, str, set[str]]] = (
         (number, text, _map_values(path, number, values, label_map, label_field))
         for number, text, values in records
     )

@@ -40,9 +40,11 @@ def read_csv(path: Path, *, delimiter: str = ",") -> Iterator[tuple[int, list[st
     Tab-separated files are read without quote handling, as GLUE writes them.
     """
     lines = read_lines(path)
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     texts = (text for _, text in lines)
-    reader = csv.reader(texts, delimiter=delimiter, quoting=quoting, strict=True)
+    if delimiter == "\t":
+        reader = csv.reader(texts, delimiter=delimiter, quoting=csv.QUOTE_NONE, strict=True)
+    else:
+        reader = csv.reader(texts, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL, strict=True)
     start = 1
     while True:
         try:
