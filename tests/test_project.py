@@ -267,7 +267,7 @@ def test_all_workflow_trains_evaluates_packages_and_then_skips(project):
             assert (root / f"corpus/{corpus}/{split}.spacy").is_file()
     for name in ("ner", "ner-causal"):
         metrics = json.loads((root / f"metrics/{name}.json").read_text())
-        assert {"ents_f", "ents_p", "ents_r", "per_type", "words_per_second"} <= set(metrics)
+        assert {"ents_f", "ents_p", "ents_r", "ents_per_type", "words_per_second"} <= set(metrics)
         assert 0.0 <= metrics["ents_f"] <= 1.0
     assert "bidirectional = true" in (root / "training/ner/model-best/config.cfg").read_text()
     causal = (root / "training/ner-causal/model-best/config.cfg").read_text()

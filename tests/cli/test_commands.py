@@ -87,7 +87,7 @@ def test_convert_named_dataset(tmp_path):
     ]
 
 
-def test_evaluate_reports_seqeval_scores_as_json(tmp_path):
+def test_evaluate_reports_the_pipelines_own_scores_as_json(tmp_path):
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler")
     ruler.add_patterns([{"label": "PER", "pattern": "Obama"}])
@@ -107,8 +107,9 @@ def test_evaluate_reports_seqeval_scores_as_json(tmp_path):
     assert result.exit_code == 0, result.output
     scores = json.loads(out.read_text())
     assert scores["ents_p"] == 1.0 and abs(scores["ents_r"] - 2 / 3) < 1e-9
-    assert scores["per_type"]["PER"]["support"] == 3
+    assert scores["ents_per_type"]["PER"]["r"] == scores["ents_r"]
     assert scores["words_per_second"] > 0
+    assert "ents_per_type" in result.output
 
 
 def test_evaluate_missing_model_is_a_one_line_error(tmp_path):
