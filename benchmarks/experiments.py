@@ -154,8 +154,9 @@ def tables(
             ner.append([e.corpus, mask, e.split, _pct(s, "ents_p"), _pct(s, "ents_r"),
                         _pct(s, "ents_f"), curve, train])  # fmt: skip
         else:
-            textcat.append([e.corpus, mask, e.pooling, e.split, _accuracy(s),
-                            _pct(s, "cats_macro_f" if "cats_macro_f" in s else "macro_f1"), curve, train])  # fmt: skip
+            macro_f = _pct(s, "cats_macro_f" if "cats_macro_f" in s else "macro_f1")
+            textcat.append([e.corpus, mask, e.pooling, e.split, _accuracy(s), macro_f, curve,
+                            train])  # fmt: skip
     budget = (
         f"SmolLM2-135M (`{args.base_model}`), LoRA 12/32/0.1, batches of 8, Adam at a constant "
         f"{args.learn_rate}; NER {args.ner_steps} steps (model-best on the first "
