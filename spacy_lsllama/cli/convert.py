@@ -100,7 +100,7 @@ def convert(
     }
     options = {name: value for name, value in given.items() if value is not None}
     try:
-        if source in DATASETS:
+        if source in DATASETS and format is None:
             _refuse_options(options, f"the dataset {source}")
             for name, path in convert_dataset(source, data_dir, output).items():
                 typer.echo(f"{name}: {path}")

