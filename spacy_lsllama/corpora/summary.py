@@ -12,7 +12,8 @@ from spacy.tokens import Doc
 class CorpusCounts:
     """What a conversion wrote: docs, tokens and label instances, and what it left out.
 
-    `labels` counts entity spans per type for NER and docs per gold category for textcat.
+    `labels` counts entity spans per type for NER and docs per gold category for textcat;
+    `entities` is the number of entity spans.
     Readers add what they skipped: `comments` (comment lines), `documents` (-DOCSTART- lines),
     `dropped` (entities per label removed by a label map) and the detected tag `scheme`.
     """
@@ -20,6 +21,7 @@ class CorpusCounts:
     docs: int = 0
     tokens: int = 0
     labels: dict[str, int] = field(default_factory=dict)
+    entities: int = 0
     comments: int = 0
     documents: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
@@ -29,6 +31,7 @@ class CorpusCounts:
         """Count one doc: its tokens, entities per type and gold categories (score >= 0.5)."""
         self.docs += 1
         self.tokens += len(doc)
+        self.entities += len(doc.ents)
         gold = [ent.label_ for ent in doc.ents]
         gold += [label for label, score in doc.cats.items() if score >= 0.5]
         for label in gold:
@@ -40,7 +43,7 @@ class CorpusCounts:
 
     def describe(self) -> list[str]:
         """Human-readable lines for the command line."""
-        kind = "entities" if any(self.labels) else "labels"
+        kind = "entities" if self.entities else "classes"
         lines = [f"{self.docs} docs, {self.tokens} tokens"]
         per_label = ", ".join(f"{label} {n}" for label, n in sorted(self.labels.items()))
         lines.append(f"{kind}: {per_label or 'none'}")
