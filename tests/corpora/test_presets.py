@@ -56,6 +56,7 @@ def test_convert_dataset_sst2_adds_glue_dev(tmp_path, nlp):
     assert (glue.docs, glue.labels) == (1, {"positive": 1})
 
 
+# Documented counts (SOURCE.md): docs per split and entities per type or docs per label.
 EXPECTED = {
     "conll2003": {
         "train": (14041, {"LOC": 7140, "MISC": 3438, "ORG": 6321, "PER": 6600}),
