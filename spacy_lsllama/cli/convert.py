@@ -8,7 +8,7 @@ import typer
 from ..corpora import DATASETS, FORMATS, ConversionError, convert_dataset, convert_file
 from ..corpora.conll import DELIMITERS
 from ..corpora.labels import parse_label_map
-from ..corpora.tag_schemes import FILE_SCHEMES
+from ..corpora.schemes import FILE_SCHEMES
 
 NER_FORMATS = ("conll", "wnut", "jsonl-ner", "hf")
 TEXT_FORMATS = ("jsonl-ner", "jsonl-textcat", "csv-textcat", "tsv-textcat", "hf")

@@ -1,7 +1,7 @@
 """Corpus readers: from token-tagged files, JSONL, CSV/TSV, SST trees and Hugging Face datasets
 to spaCy Docs, one module per input family (as spaCy's `training/converters`).
 
-The tag-scheme code (`tag_schemes`) lives here too, below the pipeline, so the NER component
+The tag-scheme code (`schemes`) lives here too, below the pipeline, so the NER component
 and the scorers share it with the readers. This package imports nothing from `pipeline/`.
 """
 
@@ -14,9 +14,9 @@ from .hf import load_hf_dataset, read_hf_dataset
 from .jsonl import read_jsonl_ner, read_jsonl_textcat
 from .labels import parse_label_map
 from .presets import DATASETS, DatasetSpec, convert_dataset, stratified_split
+from .schemes import spans_to_tags, tags_to_spans
 from .sst import SST2_LABELS, SST5_LABELS, parse_sst_tree, read_sst_trees, read_stsa
 from .summary import CorpusCounts, count_docs
-from .tag_schemes import spans_to_tags, tags_to_spans
 
 __all__ = [
     "DATASETS",

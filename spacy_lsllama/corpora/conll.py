@@ -19,8 +19,8 @@ from spacy.vocab import Vocab
 from .errors import ConversionError, TagError
 from .labels import check_entity_label, map_spans
 from .lines import read_lines, words_doc
+from .schemes import SchemeDetector, is_tag, tags_to_spans
 from .summary import CorpusCounts
-from .tag_schemes import SchemeDetector, is_tag, tags_to_spans
 
 DELIMITERS = ("auto", "tab", "space")
 DOCSTART = "-DOCSTART-"

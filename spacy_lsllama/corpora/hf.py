@@ -20,8 +20,8 @@ from spacy.tokens import Doc, Span
 from .errors import ConversionError, TagError
 from .labels import check_entity_label, map_spans, textcat_docs
 from .lines import words_doc
+from .schemes import SchemeDetector, tags_to_spans
 from .summary import CorpusCounts
-from .tag_schemes import SchemeDetector, tags_to_spans
 
 FILE_BUILDERS = {".parquet": "parquet", ".arrow": "arrow", ".json": "json", ".jsonl": "json"}
 TAG_COLUMNS = ("ner_tags", "tags", "labels")

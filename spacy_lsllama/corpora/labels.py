@@ -16,8 +16,8 @@ from spacy.tokens import Doc
 
 from .errors import ConversionError
 from .lines import one_hot
+from .schemes import SpanTuple
 from .summary import CorpusCounts
-from .tag_schemes import SpanTuple
 
 
 def parse_label_map(values: Sequence[str]) -> dict[str, str]:

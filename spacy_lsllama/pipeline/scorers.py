@@ -17,7 +17,7 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from ..corpora.tag_schemes import spans_to_tags
+from ..corpora.schemes import spans_to_tags
 
 
 def ner_scores(examples: Iterable[Example]) -> dict[str, Any]:

@@ -3,14 +3,14 @@
 A per-token argmax can produce `O I-PER` or `B-PER I-LOC`; decoding under the scheme's
 transition constraints returns the most probable tag sequence that is always a valid set of
 spans. The schemes themselves (tag names, conversions, span decoding) live in
-`spacy_lsllama.corpora.tag_schemes`, shared with the corpus readers and the scorers.
+`spacy_lsllama.corpora.schemes`, shared with the corpus readers and the scorers.
 """
 
 from collections.abc import Sequence
 
 import numpy
 
-from ..corpora.tag_schemes import biluo_to_scheme, scheme_to_spans, tag_names
+from ..corpora.schemes import biluo_to_scheme, scheme_to_spans, tag_names
 
 __all__ = [
     "biluo_to_scheme",
