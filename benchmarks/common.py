@@ -113,11 +113,11 @@ def load_sentences(path: Path, limit: int | None = None, block: int | None = 64)
     """
     import spacy
 
-    from spacy_lsllama.convert import read_conll
+    from spacy_lsllama.corpora import read_conll
 
     vocab = spacy.blank("en").vocab
     sentences = []
-    for doc in read_conll(path, vocab=vocab, scheme="iob1"):
+    for doc in read_conll(path, vocab=vocab, scheme="iob1", comment=None):
         tags = [f"{t.ent_iob_}-{t.ent_type_}" if t.ent_type_ else "O" for t in doc]
         sentences.append(Sentence([t.text for t in doc], tags))
         if block is None and limit and len(sentences) >= limit:

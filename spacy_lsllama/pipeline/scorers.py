@@ -1,18 +1,23 @@
-"""Entity-level NER scores with seqeval and text-classification metrics for spaCy Examples.
+"""Entity-level NER scores with seqeval, registered as a spaCy scorer.
 
-seqeval's default mode reproduces conlleval, the number NER papers report; the NER tags come
-from spaCy's own BILUO conversion, so the scores agree with spaCy's entity scorer.
+seqeval's default mode reproduces conlleval, the number NER papers report. Registered as
+`spacy-lsllama.seqeval_ner_scorer.v1` and set as the `lsllama_ner` component's `scorer`, it
+is what `spacy train`, `spacy benchmark accuracy` and `lsllama evaluate` all report, under
+spaCy's keys (`ents_p`, `ents_r`, `ents_f`, `ents_per_type`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from seqeval.metrics.sequence_labeling import get_entities, precision_recall_fscore_support
+from spacy import registry
+from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span
 from spacy.training import Example
-from spacy.training.iob_utils import biluo_to_iob, doc_to_biluo_tags, offsets_to_biluo_tags
+
+from ..corpora.schemes import spans_to_tags
 
 
 def ner_scores(examples: Iterable[Example]) -> dict[str, Any]:
@@ -27,7 +32,7 @@ def ner_scores(examples: Iterable[Example]) -> dict[str, Any]:
     for eg in examples:
         if not eg.reference.has_annotation("ENT_IOB"):
             continue
-        y_true.append(biluo_to_iob(doc_to_biluo_tags(eg.reference, missing="O")))
+        y_true.append(_iob2_tags(eg.reference, eg.reference.ents))
         y_pred.append(_iob2_tags(eg.reference, _predicted_ents(eg)))
     types = sorted({name for name, _, _ in get_entities(y_true + y_pred)})
     if not types:
@@ -49,58 +54,38 @@ def _predicted_ents(eg: Example) -> list[Span]:
 
 
 def _iob2_tags(doc: Doc, ents: Iterable[Span]) -> list[str]:
-    offsets = [(span.start_char, span.end_char, span.label_) for span in ents]
-    return biluo_to_iob(offsets_to_biluo_tags(doc, offsets, missing="O"))
+    spans = [(span.start, span.end, span.label_) for span in ents]
+    return spans_to_tags(spans, len(doc), scheme="iob2")
 
 
-def textcat_scores(
-    examples: Iterable[Example],
-    *,
-    multilabel: bool = False,
-    threshold: float = 0.5,
-    labels: Sequence[str] | None = None,
+def score_seqeval_ents(
+    examples: Iterable[Example], *, spans_key: str | None = None, **_: Any
 ) -> dict[str, Any]:
-    """Accuracy, macro P/R/F1 and per-label P/R/F/support for `doc.cats` predictions.
+    """spaCy-style entity scores computed by seqeval; `doc.spans[spans_key]` when it is set.
 
-    Gold labels are those scored >= 0.5. Single-label: the prediction is the highest-scoring
-    label and `threshold` is unused. Multi-label: a label is predicted when its score is
-    >= threshold and accuracy is the exact-match ratio. Examples whose reference has no cats
-    are skipped; `labels` defaults to every gold label seen, sorted.
+    Scores are None when neither gold nor predictions hold an entity, as in spaCy's
+    `get_ner_prf`. Span groups may overlap, which BIO tags cannot express: they are scored by
+    spaCy's `Scorer.score_spans` under `spans_<key>_*`.
     """
-    pairs = [(eg.reference.cats, eg.predicted.cats) for eg in examples if eg.reference.cats]
-    names = list(labels) if labels is not None else sorted({k for gold, _ in pairs for k in gold})
-    counts = {name: [0, 0, 0] for name in names}  # true positives, false positives, false negs
-    correct = 0
-    for gold_cats, pred_cats in pairs:
-        gold = {name for name in names if gold_cats.get(name, 0.0) >= 0.5}
-        pred = _predicted(pred_cats, names, multilabel, threshold)
-        correct += gold == pred
-        for name in names:
-            counts[name][0] += name in gold and name in pred
-            counts[name][1] += name in pred and name not in gold
-            counts[name][2] += name in gold and name not in pred
-    per_label = {name: _prf(*counts[name]) for name in names}
-    n_labels = max(len(names), 1)
+    if spans_key:
+        return Scorer.score_spans(
+            examples,
+            f"spans_{spans_key}",
+            getter=lambda doc, attr: doc.spans.get(spans_key, []),
+            has_annotation=lambda doc: spans_key in doc.spans,
+        )
+    scores = ner_scores(examples)
+    if not scores["per_type"]:
+        return {"ents_p": None, "ents_r": None, "ents_f": None, "ents_per_type": None}
     return {
-        "accuracy": correct / len(pairs) if pairs else 0.0,
-        "macro_precision": sum(s["p"] for s in per_label.values()) / n_labels,
-        "macro_recall": sum(s["r"] for s in per_label.values()) / n_labels,
-        "macro_f1": sum(s["f"] for s in per_label.values()) / n_labels,
-        "per_label": per_label,
+        "ents_p": scores["precision"],
+        "ents_r": scores["recall"],
+        "ents_f": scores["f1"],
+        "ents_per_type": scores["per_type"],
     }
 
 
-def _predicted(
-    cats: dict[str, float], names: Sequence[str], multilabel: bool, threshold: float
-) -> set[str]:
-    scores = {name: cats[name] for name in names if name in cats}
-    if multilabel:
-        return {name for name, score in scores.items() if score >= threshold}
-    return {max(scores, key=scores.__getitem__)} if scores else set()
-
-
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"p": p, "r": r, "f": f, "support": tp + fn}
+@registry.scorers("spacy-lsllama.seqeval_ner_scorer.v1")
+def make_seqeval_ner_scorer() -> Callable[..., dict[str, Any]]:
+    """The seqeval entity scorer (conlleval rules) for an entity component's `scorer`."""
+    return score_seqeval_ents

@@ -1,64 +1,30 @@
-"""Entity tag schemes (BIO, BILUO) and constrained Viterbi decoding into valid spans.
+"""Constrained Viterbi decoding of BIO and BILUO tags into valid spans.
 
 A per-token argmax can produce `O I-PER` or `B-PER I-LOC`; decoding under the scheme's
 transition constraints returns the most probable tag sequence that is always a valid set of
-spans.
+spans. The schemes themselves (tag names, conversions, span decoding) live in
+`spacy_lsllama.corpora.schemes`, shared with the corpus readers and the scorers.
 """
 
 from collections.abc import Sequence
 
 import numpy
 
-SCHEMES = ("BIO", "BILUO")
+from ..corpora.schemes import biluo_to_scheme, scheme_to_spans, tag_names
 
-
-def tag_names(labels: Sequence[str], scheme: str) -> list[str]:
-    """All tags of a scheme for the given entity labels, `O` first."""
-    if scheme not in SCHEMES:
-        raise ValueError(f"Unknown tag scheme '{scheme}': use one of {', '.join(SCHEMES)}.")
-    prefixes = "BI" if scheme == "BIO" else "BILU"
-    return ["O"] + [f"{prefix}-{label}" for label in labels for prefix in prefixes]
-
-
-def biluo_to_scheme(tags: Sequence[str | None], scheme: str) -> list[str | None]:
-    """Convert spaCy's BILUO tags (None or '-' for unknown) to the given scheme."""
-    if scheme == "BILUO":
-        return [None if tag in (None, "-") else tag for tag in tags]
-    converted: list[str | None] = []
-    for tag in tags:
-        if tag in (None, "-"):
-            converted.append(None)
-        elif tag[0] == "U":
-            converted.append("B" + tag[1:])
-        elif tag[0] == "L":
-            converted.append("I" + tag[1:])
-        else:
-            converted.append(tag)
-    return converted
+__all__ = [
+    "biluo_to_scheme",
+    "boundary_masks",
+    "scheme_to_spans",
+    "tag_names",
+    "transition_mask",
+    "viterbi",
+]
 
 
 def _split(tag: str) -> tuple[str, str]:
     prefix, _, label = tag.partition("-")
     return prefix, label
-
-
-def scheme_to_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """(start, end, label) token spans from a BIO or BILUO tag sequence."""
-    spans = []
-    start, label = None, ""
-    for i, tag in enumerate(tags):
-        prefix, tag_label = _split(tag)
-        if start is not None and (prefix not in ("I", "L") or tag_label != label):
-            spans.append((start, i, label))
-            start = None
-        if start is None and prefix != "O":
-            start, label = i, tag_label
-        if prefix in ("L", "U") and start is not None:
-            spans.append((start, i + 1, label))
-            start = None
-    if start is not None:
-        spans.append((start, len(tags), label))
-    return spans
 
 
 def _allowed(prev: str, curr: str, scheme: str) -> bool:

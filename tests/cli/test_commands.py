@@ -44,6 +44,34 @@ def test_convert_needs_format_for_files(tmp_path):
     assert result.exit_code == 1 and "--format" in result.output
 
 
+def test_convert_columns_comments_label_map_and_summary(tmp_path):
+    source = tmp_path / "notes.conll"
+    source.write_text(
+        "# sent_id = 1\nid\tform\tner\tpos\n1\tAnn\tB-PER\tNNP\n2\tin\tO\tIN\n"
+        "3\tRome\tB-LOC\tNNP\n4\tFIFA\tB-MISC\tNNP\n"
+    )
+    output = tmp_path / "notes.spacy"
+    args = ["convert", str(source), str(output), "--format", "conll", "--token-column", "form"]
+    args += ["--tag-column", "ner", "--label-map", "PER=PERSON", "--label-map", "MISC="]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "1 docs, 4 tokens" in result.output
+    assert "entities: LOC 1, PERSON 1" in result.output
+    assert "comment lines skipped: 1" in result.output
+    assert "entities dropped by the label map: MISC 1" in result.output
+    docs = list(DocBin().from_disk(output).get_docs(spacy.blank("en").vocab))
+    assert [(e.text, e.label_) for e in docs[0].ents] == [("Ann", "PERSON"), ("Rome", "LOC")]
+
+
+def test_convert_refuses_options_of_another_format(tmp_path):
+    source = tmp_path / "a.jsonl"
+    source.write_text('{"text": "hi", "label": "x"}\n')
+    args = ["convert", str(source), str(tmp_path / "o.spacy"), "--format", "jsonl-textcat"]
+    result = runner.invoke(app, args + ["--tag-column", "2"])
+    assert result.exit_code == 1
+    assert "--tag-column does not apply to --format jsonl-textcat" in result.output
+
+
 def test_convert_named_dataset(tmp_path):
     data = tmp_path / "data" / "wnut17"
     data.mkdir(parents=True)
@@ -60,7 +88,7 @@ def test_convert_named_dataset(tmp_path):
     ]
 
 
-def test_evaluate_reports_seqeval_scores_as_json(tmp_path):
+def test_evaluate_reports_the_pipelines_own_scores_as_json(tmp_path):
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler")
     ruler.add_patterns([{"label": "PER", "pattern": "Obama"}])
@@ -80,8 +108,9 @@ def test_evaluate_reports_seqeval_scores_as_json(tmp_path):
     assert result.exit_code == 0, result.output
     scores = json.loads(out.read_text())
     assert scores["ents_p"] == 1.0 and abs(scores["ents_r"] - 2 / 3) < 1e-9
-    assert scores["per_type"]["PER"]["support"] == 3
+    assert scores["ents_per_type"]["PER"]["r"] == scores["ents_r"]
     assert scores["words_per_second"] > 0
+    assert "ents_per_type" in result.output
 
 
 def test_evaluate_missing_model_is_a_one_line_error(tmp_path):

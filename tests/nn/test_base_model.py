@@ -1,4 +1,5 @@
-"""Base-model resolution: local directories, refusal of pickles, hub names offline."""
+"""Base-model resolution: local directories, installed packages, refusal of pickles, hub
+names offline."""
 
 import shutil
 
@@ -6,11 +7,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from spacy_lsllama.nn import base_model
 from spacy_lsllama.nn.base_model import (
+    BASE_INFO_FILE,
     BaseModelError,
     load_base_model,
     prepare_base_model,
     resolve_dtype,
+    resolve_pip_source,
 )
 from spacy_lsllama.testing import build_tiny_model
 
@@ -57,3 +61,67 @@ def test_prepared_directory_keeps_the_fingerprint(tiny_model_dir, tmp_path):
     out = prepare_base_model(tiny_model_dir, tmp_path / "prepared")
     assert load_base_model(out).sha256 == load_base_model(tiny_model_dir).sha256
     assert (out / "lsllama_base.json").exists()
+
+
+def fake_distribution(site, name: str, files: dict[str, bytes]) -> None:
+    """An installed distribution in `site` (dist-info with a RECORD) holding `files`."""
+    module = name.replace("-", "_")
+    info = site / f"{module}-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
+    for relative, content in files.items():
+        (site / module / relative).parent.mkdir(parents=True, exist_ok=True)
+        (site / module / relative).write_bytes(content)
+    record = [f"{module}/{relative},," for relative in files]
+    (info / "RECORD").write_text("\n".join(record + [f"{info.name}/METADATA,,"]) + "\n")
+
+
+def test_a_package_holding_a_model_directory_is_used_in_place(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    files = {f"model/{f.name}": f.read_bytes() for f in tiny_model_dir.iterdir() if f.is_file()}
+    fake_distribution(tmp_path, "tiny-base", files)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert resolve_pip_source("pip:tiny-base") == tmp_path / "tiny_base" / "model"
+    loaded = load_base_model("pip:tiny-base", dtype="float32")
+    assert loaded.name == "pip:tiny-base"
+    assert loaded.sha256 == load_base_model(tiny_model_dir, dtype="float32").sha256
+
+
+def test_a_package_holding_a_gguf_is_converted_once_into_the_cache(tmp_path, monkeypatch):
+    fake_distribution(tmp_path / "site", "tiny-gguf", {"weights.gguf": b"GGUF"})
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("LSLLAMA_CACHE_DIR", str(tmp_path / "cache"))
+    converted = []
+
+    def convert(source, output_dir):
+        converted.append(source)
+        (output_dir / BASE_INFO_FILE).write_text("{}")
+        return output_dir
+
+    monkeypatch.setattr(base_model, "prepare_base_model", convert)
+    first = resolve_pip_source("pip:tiny-gguf")
+    assert first == tmp_path / "cache" / "tiny-gguf-0.1.0"
+    assert resolve_pip_source("pip:tiny-gguf") == first
+    assert converted == [tmp_path / "site" / "tiny_gguf" / "weights.gguf"]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["tiny-gguf-0.1.0"]
+
+
+def test_a_failed_conversion_leaves_nothing_in_the_cache(tmp_path, monkeypatch):
+    fake_distribution(tmp_path / "site", "bad-gguf", {"weights.gguf": b"not a gguf"})
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("LSLLAMA_CACHE_DIR", str(tmp_path / "cache"))
+
+    def convert(source, output_dir):
+        (output_dir / "partial.safetensors").write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(base_model, "prepare_base_model", convert)
+    with pytest.raises(OSError, match="disk full"):
+        resolve_pip_source("pip:bad-gguf")
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_a_missing_package_says_how_to_install_it():
+    with pytest.raises(BaseModelError, match="pip install no-such-base-model"):
+        load_base_model("pip:no-such-base-model")

