@@ -146,9 +146,9 @@ def tag(
         cat docs.jsonl | lsllama tag - -m en_lsllama_ner | head -n 3
         lsllama tag docs.jsonl -m en_lsllama_ner -o tagged.jsonl --resume
     """
-    from rich.console import Console
+    from ..tagging.report import StderrConsole
 
-    console = Console(stderr=True, soft_wrap=True, highlight=False)
+    console = StderrConsole()
     job: TagJob | None = None
     try:
         from ..tagging.files import check_input

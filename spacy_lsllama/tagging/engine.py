@@ -31,11 +31,6 @@ class Engine(Protocol):
         ...
 
 
-def batch_start(line: int, batch_size: int) -> int:
-    """The number of lines before the batch that holds line ``line`` (1-based)."""
-    return (line - 1) // batch_size * batch_size if line > 0 else 0
-
-
 def text_of(item: Item) -> str:
     """The text an item gives the pipeline: its record's, or an empty placeholder."""
     record = item[1]

@@ -60,9 +60,8 @@ class TagJob:
                 start = resume_point(spec.output, files.errors, header, files.errors_regular)
             engine = load_engine()
             reader = LineReader(stream, spec.options.max_chars)
-            resumed_lines = []
             if start is not None:
-                resumed_lines = skip_to_resume(reader, start, spec.options.batch_size)
+                skip_to_resume(reader, start)
                 if start.counts:
                     self.stats = Stats.from_counts(start.counts)
             start = start or Checkpoint()
@@ -75,9 +74,7 @@ class TagJob:
             )
             stack.enter_context(self.report)
             log = ErrorLog(errors, start.errors_bytes)
-            TagRun(engine, spec.options, sink, log, self.report, header, start).run(
-                reader, resumed_lines
-            )
+            TagRun(engine, spec.options, sink, log, self.report, header, start).run(reader)
         if self.stats.skipped == 0:
             _remove_if_empty(files.errors)
 

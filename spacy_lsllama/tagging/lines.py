@@ -70,8 +70,13 @@ class LineReader:
         self.consumed = 0
         # (line number, bytes read, hash) after each line not yet checkpointed
         self.marks: deque[tuple[int, int, Any]] = deque()
+        self.lines = self._lines()
 
     def __iter__(self) -> Iterator[Line]:
+        """The lines not read yet: iterating again continues where the last loop stopped."""
+        return self.lines
+
+    def _lines(self) -> Iterator[Line]:
         number = 0
         while raw := self._read(self.max_bytes + 1):
             number += 1

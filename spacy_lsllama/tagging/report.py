@@ -51,6 +51,17 @@ def highlight(text: str, annotations: dict[str, Any]) -> Text:
     return shown
 
 
+class StderrConsole(Console):
+    """A console on stderr that reports a closed pipe as BrokenPipeError (Rich exits 1)."""
+
+    def __init__(self) -> None:
+        super().__init__(stderr=True, soft_wrap=True, highlight=False)
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 @dataclass
 class Stats:
     """Counts for the whole output (a resumed run starts from the counts it resumes)."""

@@ -1,23 +1,22 @@
 """The driver of ``lsllama tag``, shared by every engine: lines in, output lines out, in order.
 
 It reads and checks each line, hands all of them to the engine, and accounts for each
-outcome in input order: a tagged record goes to the output, a bad line to the sidecar. Both
-files are flushed and a checkpoint is written at batch ends (at most every
-CHECKPOINT_SECONDS) and when the run stops for any reason, so ``--resume`` always finds a
-consistent point. A resumed run re-tags the batch that holds its checkpoint, writing only
-the lines after it, which keeps the output byte-identical to an uninterrupted run.
+outcome in input order: a tagged record goes to the output, a bad line to the sidecar.
+Checkpoints are taken at batch boundaries only and written (after both files are flushed)
+at most every CHECKPOINT_SECONDS and when the run stops for any reason. A resumed run
+starts at such a boundary, so every batch, including the one that was cut short, is tagged
+as in an uninterrupted run: the output is byte-identical.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
-from .engine import Engine, Item, Outcome, batch_start
+from .engine import Engine, Item, Outcome
 from .errors import CommandError
 from .lines import EMPTY_LINE, Line, LineError, LineReader, parse_line
 from .records import Skipped, Tagged
@@ -80,14 +79,14 @@ class TagRun:
         self.header = header
         self.start = start or Checkpoint()
         self.output_bytes = self.start.output_bytes
-        self.line = self.start.line
+        self.boundary = self.start
         self.reader: LineReader | None = None
         self.last_checkpoint = time.perf_counter()
 
-    def run(self, reader: LineReader, resumed_lines: list[Line]) -> None:
+    def run(self, reader: LineReader) -> None:
         """Tag everything after the start; on any exit, flush and checkpoint what is done."""
         self.reader = reader
-        lines = itertools.chain(resumed_lines, reader)
+        lines = iter(reader)
         self.stats.started = time.perf_counter()
         complete = False
         try:
@@ -105,16 +104,13 @@ class TagRun:
             try:
                 yield line, parse_line(line, options.text_field, options.max_chars)
             except LineError as err:
-                fatal = options.fail_on_error and str(err) != EMPTY_LINE
-                if fatal and line.number > self.start.line:
+                if options.fail_on_error and str(err) != EMPTY_LINE:
                     self.stats.failure = f"line {line.number}: {err}"
                     return
                 yield line, err
 
     def _account(self, outcome: Outcome) -> None:
         number = outcome.number if isinstance(outcome, Tagged) else outcome.line.number
-        if number <= self.start.line:
-            return  # re-tagged only to rebuild the batch of the checkpoint
         stats = self.stats
         stats.read += 1
         if isinstance(outcome, Tagged):
@@ -130,11 +126,18 @@ class TagRun:
             self.report.show(number, outcome.text, outcome.annotations)
         else:
             self._skip(outcome)
-        self.line = number
-        if number % self.options.batch_size == 0:
+        if number % self.options.batch_size == 0 and self.reader is not None:
+            input_bytes, input_sha256 = self.reader.mark(number)
+            self.boundary = Checkpoint(
+                number,
+                input_bytes,
+                input_sha256,
+                self.output_bytes,
+                self.errors.size,
+                stats.counts(),
+            )
             self._checkpoint(complete=False, force=False)
-            if self.reader is not None:
-                stats.position = self.reader.consumed
+            stats.position = self.reader.consumed
             self.report.advance()
 
     def _skip(self, skipped: Skipped) -> None:
@@ -157,20 +160,8 @@ class TagRun:
             except OSError as err:
                 raise CommandError(f"cannot write {option}: {err.strerror or err}") from None
         self.last_checkpoint = now
-        if self.header is None or self.reader is None:
-            return
-        input_bytes, input_sha256 = self.reader.mark(self.line)
-        self.header.write(
-            Checkpoint(
-                line=self.line,
-                input_bytes=input_bytes,
-                input_sha256=input_sha256,
-                output_bytes=self.output_bytes,
-                errors_bytes=self.errors.size,
-                counts=self.stats.counts(),
-                complete=complete,
-            )
-        )
+        if self.header is not None:
+            self.header.write(replace(self.boundary, complete=complete))
 
 
 def _write(file: IO[bytes], data: bytes, option: str) -> None:
@@ -184,27 +175,20 @@ def _write(file: IO[bytes], data: bytes, option: str) -> None:
         raise CommandError(f"cannot write {option} {name}: {err.strerror or err}") from None
 
 
-def skip_to_resume(reader: LineReader, start: Checkpoint, batch_size: int) -> list[Line]:
-    """Read past the lines a run accounted for, checking they are the bytes it read.
-
-    Returns the lines of the checkpoint's batch up to the checkpoint, to be tagged again.
-    """
-    first = batch_start(start.line + 1, batch_size)
-    kept: list[Line] = []
+def skip_to_resume(reader: LineReader, start: Checkpoint) -> None:
+    """Read past the lines a run accounted for, checking they are the bytes it read."""
+    if start.line == 0:
+        return
     for line in reader:
-        if line.number > first:
-            kept.append(line)
         if line.number == start.line:
             break
     else:
-        if start.line:
-            raise CommandError(
-                f"cannot resume: the input has fewer lines than the {start.line:,} the run "
-                "had accounted for; is this the same input?"
-            )
+        raise CommandError(
+            f"cannot resume: the input has fewer lines than the {start.line:,} the run "
+            "had accounted for; is this the same input?"
+        )
     if reader.mark(start.line) != (start.input_bytes, start.input_sha256):
         raise CommandError(
             f"cannot resume: the first {start.line:,} lines of the input differ from those the "
             "run read (their size or SHA-256 does not match); is this the same input?"
         )
-    return kept
