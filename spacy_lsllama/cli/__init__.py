@@ -5,8 +5,8 @@ import importlib
 import sys
 from typing import Annotated, Any
 
-import click
 import typer
+from typer import _click as click  # the click Typer 0.29 vendors and builds on
 from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
@@ -38,7 +38,7 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-def _flag_help(option: click.Option | None) -> click.Option | None:
+def _flag_help(option: Any) -> Any:
     """The help option, shown as a flag (``--help``) rather than ``--help <bool>``."""
     if option is not None:
         option.metavar = ""
@@ -48,14 +48,14 @@ def _flag_help(option: click.Option | None) -> click.Option | None:
 class Command(TyperCommand):
     """A command whose help option shows no value."""
 
-    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+    def get_help_option(self, ctx: click.Context) -> Any:
         return _flag_help(super().get_help_option(ctx))
 
 
 class LazyGroup(TyperGroup):
     """List the commands from COMMANDS; import a command's module only to run it."""
 
-    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+    def get_help_option(self, ctx: click.Context) -> Any:
         return _flag_help(super().get_help_option(ctx))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -65,7 +65,7 @@ class LazyGroup(TyperGroup):
         """A stand-in with the command's one-line help, enough for the command list."""
         if cmd_name not in COMMANDS:
             return None
-        return click.Command(cmd_name, short_help=COMMANDS[cmd_name][2])
+        return Command(name=cmd_name, short_help=COMMANDS[cmd_name][2])
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

@@ -133,7 +133,7 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_float=_Number, parse_int=_Number, parse_constant=_reject_constant)
-_scan_value = _DECODER.scan_once
+_scan_value = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def parse_line(line: Line, text_field: str, max_chars: int) -> Record:

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -90,7 +97,9 @@ class Stats:
 
     @classmethod
     def from_counts(cls, counts: dict) -> Stats:
-        stats = cls(**{key: int(counts[key]) for key in ("read", "written", "skipped", "empty")})
+        stats = cls()
+        stats.read, stats.written = int(counts["read"]), int(counts["written"])
+        stats.skipped, stats.empty = int(counts["skipped"]), int(counts["empty"])
         stats.words = int(counts["words"])
         stats.labels = Counter({str(k): int(v) for k, v in counts["labels"].items()})
         stats.resumed_after = stats.read
@@ -109,7 +118,7 @@ class Report:
         self.show_docs = show
         self.errors_path = errors_path
         self.progress: Progress | None = None
-        self.task = None
+        self.task: TaskID | None = None
         self.noted: set[str] = set()
 
     def __enter__(self) -> Report:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, Span, SpanGroup
+from spacy.tokens import Doc, SpanGroup
 from typer.testing import CliRunner
 
 from spacy_lsllama import __version__

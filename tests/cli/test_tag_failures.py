@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_tag import REPO, cli_env, interrupt, jsonl, mixed_input, parse, run_cli, tag
 
 RECORDS = [{"id": i, "text": f"Merkel visited Tokyo with Alice, day {i}"} for i in range(6)]
