@@ -189,14 +189,17 @@ def test_resume_with_a_corrupt_header_or_sidecar_is_a_one_line_error(
 
 
 def test_resumed_lsllama_output_is_byte_identical(lsllama_pipeline, tmp_path):
-    texts = ["Obama visited Paris today", "Merkel and Macron met in Tokyo with Trudeau", "x"]
-    data = jsonl([{"id": i, "text": texts[i % 3] * (i % 4 + 1)} for i in range(10)])
+    """LS-LLaMA scores depend on the batch (windows are packed per batch): a run stopped
+    after line 13 and resumed must still tag lines 1-40 in one batch of 64, as one run does."""
+    texts = [("Obama visited Paris today " * (i % 7 + 1)) + f"and Merkel {i}" for i in range(40)]
+    data = jsonl([{"id": i, "text": text} for i, text in enumerate(texts)])
     full = tmp_path / "full.jsonl"
-    assert (
-        tag(write(tmp_path / "in.jsonl", data), "-m", lsllama_pipeline, "-o", full).exit_code == 0
-    )
-    output = interrupted_output(lsllama_pipeline, tmp_path, data)
-    result = tag(tmp_path / "in.jsonl", "-m", lsllama_pipeline, "-o", output, "--resume")
+    source = write(tmp_path / "in.jsonl", data)
+    assert tag(source, "-m", lsllama_pipeline, "-o", full).exit_code == 0
+    head = write(tmp_path / "head.jsonl", b"".join(data.splitlines(keepends=True)[:13]))
+    output = tmp_path / "out.jsonl"
+    assert tag(head, "-m", lsllama_pipeline, "-o", output).exit_code == 0
+    result = tag(source, "-m", lsllama_pipeline, "-o", output, "--resume")
     assert result.exit_code == 0, result.stderr
     assert output.read_bytes() == full.read_bytes()
 
