@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..tagging.job import TagJob
+    from ..tagging.local import LocalEngine
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -188,7 +189,9 @@ def tag(
             _exit(EXIT_BROKEN_PIPE, forked=False)
 
 
-def _local_engine(model: str, gpu_id: int, max_chars: int, compile: bool, n_process: int):  # type: ignore[no-untyped-def]
+def _local_engine(
+    model: str, gpu_id: int, max_chars: int, compile: bool, n_process: int
+) -> LocalEngine:
     from ..tagging.local import LocalEngine, load_pipeline
 
     return LocalEngine(load_pipeline(model, gpu_id, max_chars, compile), n_process)

@@ -62,6 +62,15 @@ def input_size(stream: IO[bytes]) -> int | None:
     return status.st_size if status is not None and stat.S_ISREG(status.st_mode) else None
 
 
+def describe_input(name: str, stream: IO[bytes]) -> dict[str, object]:
+    """The input's name, and device and inode when it is a regular file, for the header."""
+    status = _fstat(stream)
+    identity = _identity(status) if status is not None else None
+    if identity is None:
+        return {"name": name}
+    return {"name": name, "device": identity[0], "inode": identity[1]}
+
+
 def _fstat(stream: IO[bytes]) -> os.stat_result | None:
     try:
         return os.fstat(stream.fileno())

@@ -16,7 +16,7 @@ from rich.console import Console
 from .. import __version__
 from .engine import Engine
 from .errors import CommandError
-from .files import RunFiles, input_size, open_input, plan_files
+from .files import RunFiles, describe_input, input_size, open_input, plan_files
 from .lines import LineReader
 from .report import Report, Stats
 from .resume import Checkpoint, RunHeader, model_fingerprint, resume_point
@@ -54,7 +54,7 @@ class TagJob:
         with ExitStack() as stack:
             stream = stack.enter_context(open_input(spec.input))
             files = self.files = plan_files(stream, spec.output, spec.errors, spec.resume)
-            header = self._header(files)
+            header = self._header(files, describe_input(spec.input, stream))
             start = None
             if spec.resume and header is not None and spec.output is not None:
                 start = resume_point(spec.output, files.errors, header, files.errors_regular)
@@ -78,7 +78,7 @@ class TagJob:
         if self.stats.skipped == 0:
             _remove_if_empty(files.errors)
 
-    def _header(self, files: RunFiles) -> RunHeader | None:
+    def _header(self, files: RunFiles, source: dict[str, Any]) -> RunHeader | None:
         if files.header is None:
             return None
         spec = self.spec
@@ -93,7 +93,7 @@ class TagJob:
             "--errors": str(files.errors.resolve()),
             **spec.engine_settings,
         }
-        return RunHeader(files.header, settings, {"name": spec.input})
+        return RunHeader(files.header, settings, source)
 
 
 def _open_at(path: Path | None, size: int, option: str) -> AbstractContextManager[IO[bytes]]:
