@@ -157,7 +157,8 @@ class Report:
             )
 
     def skipped(self, number: int, reason: str) -> None:
-        self.console.print(Text.assemble(("skipped", "yellow"), f" line {number}: {reason}"))
+        message = f" line {number}: {escape_controls(reason)}"
+        self.console.print(Text.assemble(("skipped", "yellow"), message))
 
     def replaced(self, number: int, keys: tuple[str, ...]) -> None:
         """Say once per field that input records already had a field the tool writes."""

@@ -61,8 +61,13 @@ class RunHeader:
             "checkpoint": asdict(checkpoint),
         }
         temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
-        os.replace(temporary, self.path)
+        try:
+            temporary.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n")
+            os.replace(temporary, self.path)
+        except OSError as err:
+            raise CommandError(
+                f"cannot write the run header {self.path}: {err.strerror or err}"
+            ) from None
 
 
 def resume_point(
