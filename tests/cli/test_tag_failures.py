@@ -61,6 +61,21 @@ def test_standard_input_redirected_from_the_output_is_refused(tiny_pipeline, tmp
     assert output.read_bytes() == jsonl(RECORDS)
 
 
+def test_standard_output_appending_to_the_input_is_refused(tiny_pipeline, tmp_path):
+    source = write(tmp_path / "in.jsonl", jsonl(RECORDS))
+    with source.open("ab") as stdout:
+        result = subprocess.run(
+            [sys.executable, "-m", "spacy_lsllama.cli", "tag", str(source), "-m", tiny_pipeline],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=cli_env(),
+            timeout=120,
+        )
+    assert result.returncode == 2
+    assert "standard output is the same file as the input" in result.stderr.decode()
+    assert source.read_bytes() == jsonl(RECORDS)
+
+
 # 3: one line never ends the run
 
 
