@@ -17,3 +17,11 @@ def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def lsllama_pipeline(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     """An LS-unLLaMA NER pipeline over the tiny random Llama, trained a few steps."""
     return lsllama_ner_pipeline(tmp_path_factory.mktemp("lsllama") / "ner", tiny_model_dir)
+
+
+@pytest.fixture(params=["rules", "lsllama"])
+def pipeline(request: pytest.FixtureRequest) -> Path:
+    """Each pipeline the contract tests run on: the fast rule one and the LS-LLaMA one."""
+    return request.getfixturevalue(
+        "tiny_pipeline" if request.param == "rules" else "lsllama_pipeline"
+    )

@@ -15,12 +15,6 @@ from test_tag import REPO, cli_env, interrupt, jsonl, mixed_input, parse, run_cl
 RECORDS = [{"id": i, "text": f"Merkel visited Tokyo with Alice, day {i}"} for i in range(6)]
 
 
-@pytest.fixture(params=["rules", "lsllama"])
-def pipeline(request) -> Path:
-    name = "tiny_pipeline" if request.param == "rules" else "lsllama_pipeline"
-    return request.getfixturevalue(name)
-
-
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
