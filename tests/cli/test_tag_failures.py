@@ -213,16 +213,27 @@ def test_resumed_lsllama_output_is_byte_identical(lsllama_pipeline, tmp_path):
     assert output.read_bytes() == full.read_bytes()
 
 
+def varied_input(n: int, bad_every: int) -> bytes:
+    """Records of varied lengths (LS-LLaMA packs them differently per batch), some bad."""
+    lines = []
+    for i in range(n):
+        text = "Obama visited Paris today and " * (i % 7 + 1) + f"Merkel {i}"
+        lines.append(
+            b"{oops" if i % bad_every == 0 else json.dumps({"id": i, "text": text}).encode()
+        )
+    return b"\n".join(lines) + b"\n"
+
+
 def test_lsllama_resume_after_real_interruptions(lsllama_pipeline, tmp_path):
     """Kill a run of the LS-LLaMA pipeline, resume it, stop that with Ctrl-C, resume again."""
-    source = write(tmp_path / "in.jsonl", mixed_input(1_500, 53))
+    source = write(tmp_path / "in.jsonl", varied_input(1_200, 53))
     full = tmp_path / "full.jsonl"
-    args = ["-m", str(lsllama_pipeline), "-b", "8"]
+    args = ["-m", str(lsllama_pipeline)]
     assert run_cli(source, *args, "-o", full, timeout=600).returncode == 0
     output = tmp_path / "out.jsonl"
     command = [sys.executable, "-m", "spacy_lsllama.cli", "tag", str(source), *args, "-o"]
-    interrupt([*command, str(output)], output, 20_000, signal.SIGKILL)
-    stderr = interrupt([*command, str(output), "--resume"], output, 60_000, signal.SIGINT)
+    interrupt([*command, str(output)], output, 50_000, signal.SIGKILL)
+    stderr = interrupt([*command, str(output), "--resume"], output, 150_000, signal.SIGINT)
     assert "run again with --resume" in stderr
     result = run_cli(source, *args, "-o", output, "--resume", timeout=600)
     assert result.returncode == 0, result.stderr.decode()
