@@ -2,10 +2,11 @@
 checkpoints, and small pipelines over them. Nothing here downloads anything."""
 
 from pathlib import Path
+from typing import Any
 
 import spacy
 import torch
-from spacy.pipeline import TrainablePipe
+from spacy.pipeline import EntityRuler, TextCategorizer, TrainablePipe
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModel, LlamaConfig, MistralConfig, Qwen2Config
 from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
@@ -121,3 +122,95 @@ grad_factor = 1.0
 [components.ner.model.tok2vec.pooling]
 @layers = "reduce_mean.v1"
 """
+
+
+RULE_PATTERNS: list[dict[str, str | list[dict[str, Any]]]] = [
+    {"label": "PERSON", "pattern": "Alice"},
+    {"label": "PERSON", "pattern": [{"LOWER": "zoë"}, {"LOWER": "smith"}]},
+    {"label": "ORG", "pattern": [{"LOWER": "acme"}, {"LOWER": "labs"}]},
+]
+
+
+def rule_pipeline(path: Path) -> Path:
+    """Save a fast pipeline that sets ``doc.ents`` (PERSON, ORG) and ``doc.cats`` (POS, NEG).
+
+    Built-in components only (an entity ruler and an untrained bag-of-words textcat), so it
+    loads in a fraction of a second, in subprocesses too.
+    """
+    nlp = spacy.blank("en")
+    textcat = nlp.add_pipe(
+        "textcat",
+        config={
+            "model": {
+                "@architectures": "spacy.TextCatBOW.v3",
+                "exclusive_classes": True,
+                "ngram_size": 1,
+                "no_output_layer": False,
+            }
+        },
+    )
+    assert isinstance(textcat, TextCategorizer)
+    for label in ("POS", "NEG"):
+        textcat.add_label(label)
+    nlp.initialize()
+    # Added after initialize(), which would reset the ruler's patterns.
+    ruler = nlp.add_pipe("entity_ruler", before="textcat")
+    assert isinstance(ruler, EntityRuler)
+    ruler.add_patterns(RULE_PATTERNS)
+    nlp.to_disk(path)
+    return path
+
+
+# An LS-unLLaMA entity recognizer over a tiny model: `LSLLAMA_NER_CONFIG.format(name=...)`.
+LSLLAMA_NER_CONFIG = """
+[nlp]
+lang = "en"
+pipeline = ["llm", "ner"]
+
+[components]
+
+[components.llm]
+factory = "lsllama_transformer"
+
+[components.llm.model]
+@architectures = "spacy-lsllama.LlamaTransformer.v1"
+name = "{name}"
+bidirectional = true
+
+[components.llm.model.lora]
+@misc = "spacy-lsllama.LoRA.v1"
+r = 4
+
+[components.ner]
+factory = "lsllama_ner"
+spans_key = {spans_key}
+"""
+
+
+def lsllama_ner_pipeline(
+    path: Path, base_model: Path, *, spans_key: str | None = None, steps: int = 40
+) -> Path:
+    """Save an LS-unLLaMA NER pipeline over ``base_model``, trained a few steps on sentences
+    like 'Merkel visited Tokyo today' (PER, LOC), so it predicts entities with scores."""
+    from spacy.training import Example
+
+    spacy.util.fix_random_seed(0)
+    key = "null" if spans_key is None else f'"{spans_key}"'
+    config = LSLLAMA_NER_CONFIG.replace("{name}", str(base_model)).replace("{spans_key}", key)
+    nlp = spacy.util.load_model_from_config(spacy.util.load_config_from_str(config), auto_fill=True)
+    examples = []
+    for person, place in zip(["Obama", "Merkel", "Macron", "Trudeau"] * 2, ["Paris", "Tokyo"] * 4):
+        doc = nlp.make_doc(f"{person} visited {place} today")
+        start = len(person) + 9
+        spans = [(0, len(person), "PER"), (start, start + len(place), "LOC")]
+        example = Example.from_dict(doc, {"entities": spans})
+        if spans_key is not None:
+            example.reference.spans[spans_key] = list(example.reference.ents)
+            example.reference.ents = []
+        examples.append(example)
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 0.003
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer)
+    nlp.to_disk(path)
+    return path

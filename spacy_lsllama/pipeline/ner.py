@@ -8,13 +8,14 @@ prediction is constrained Viterbi decoding, so the spans are always valid.
 from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy
 import srsly
 from spacy import util
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, offsets_to_biluo_tags, validate_get_examples
 from spacy.util import filter_spans
 from spacy.vocab import Vocab
@@ -50,12 +51,12 @@ DEFAULT_MODEL = util.load_config_from_str(DEFAULT_MODEL_STR)["model"]
 
 @Language.factory(
     "lsllama_ner",
-    assigns=["doc.ents"],
+    assigns=["doc.ents", "doc.spans"],
     default_config={
         "model": DEFAULT_MODEL,
         "scheme": "BIO",
         "spans_key": None,
-        "score_extension": "score",
+        "score_extension": "lsllama_score",
         "scorer": {"@scorers": "spacy-lsllama.seqeval_ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -72,9 +73,11 @@ def make_lsllama_ner(
     """Entity recognizer over the shared Llama encoder.
 
     scheme: "BIO" (the paper's) or "BILUO" tags. spans_key: write `doc.spans[spans_key]`
-    instead of `doc.ents`. score_extension: Span extension that receives each entity's
-    confidence (mean probability of its decoded tags); null turns it off. scorer: scores
-    for `nlp.evaluate` (seqeval's entity scores by default).
+    instead of `doc.ents`, with the scores in the group's `attrs["scores"]` as spancat keeps
+    them. score_extension: Span extension that receives each entity's confidence (mean
+    probability of its decoded tags); null turns it off. It was "score" before 0.2: saved
+    pipelines keep the name their config gives. scorer: scores for `nlp.evaluate`
+    (seqeval's entity scores by default).
     """
     return LabelSupervisedNER(
         nlp.vocab,
@@ -98,7 +101,7 @@ class LabelSupervisedNER(TrainablePipe):
         *,
         scheme: str = "BIO",
         spans_key: str | None = None,
-        score_extension: str | None = "score",
+        score_extension: str | None = "lsllama_score",
         scorer: Callable[..., dict] | None = score_seqeval_ents,
     ) -> None:
         tag_names([], scheme)  # validates the scheme
@@ -106,7 +109,7 @@ class LabelSupervisedNER(TrainablePipe):
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg = {
+        self.cfg: dict[str, Any] = {
             "labels": [],
             "scheme": scheme,
             "spans_key": spans_key,
@@ -114,6 +117,11 @@ class LabelSupervisedNER(TrainablePipe):
         }
         if score_extension and not Span.has_extension(score_extension):
             Span.set_extension(score_extension, default=None)
+
+    @property
+    def spans_key(self) -> str | None:
+        """The `doc.spans` key the entities go to; None when they go to `doc.ents`."""
+        return self.cfg["spans_key"]
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -171,15 +179,19 @@ class LabelSupervisedNER(TrainablePipe):
         for doc, probs in zip(docs, scores):
             probs = self.model.ops.to_numpy(probs)
             best = viterbi(numpy.log(probs + 1e-12), allowed, start, end)
-            spans = []
+            spans, confidences = [], []
             for first, last, label in scheme_to_spans([tags[i] for i in best]):
                 span = Span(doc, first, last, label=label)
+                chosen = probs[numpy.arange(first, last), best[first:last]]
+                confidences.append(float(chosen.mean()))
                 if extension:
-                    chosen = probs[numpy.arange(first, last), best[first:last]]
-                    span._.set(extension, float(chosen.mean()))
+                    span._.set(extension, confidences[-1])
                 spans.append(span)
-            if self.cfg["spans_key"]:
-                doc.spans[self.cfg["spans_key"]] = spans
+            key = self.spans_key
+            if key:
+                doc.spans[key] = SpanGroup(
+                    doc, name=key, spans=spans, attrs={"scores": confidences}
+                )
             else:
                 doc.ents = spans
 
@@ -209,7 +221,8 @@ class LabelSupervisedNER(TrainablePipe):
         """Mean token cross-entropy; tokens with unknown gold tags are left out."""
         loss_func = SequenceCategoricalCrossentropy(names=self.tags, normalize=True)
         truths = [self._gold_tags(eg) for eg in examples]
-        d_scores, loss = loss_func(scores, truths)
+        # thinc takes None as a missing label; its type hints leave None out
+        d_scores, loss = loss_func(scores, truths)  # type: ignore[arg-type]
         if self.model.ops.xp.isnan(loss):
             raise ValueError(f"[{self.name}] The loss is NaN: check the learning rate.")
         return float(loss), d_scores

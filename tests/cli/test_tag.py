@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, Span, SpanGroup
+from spacy.tokens import Doc, SpanGroup
 from typer.testing import CliRunner
 
 from spacy_lsllama import __version__
 from spacy_lsllama.cli import app
+from spacy_lsllama.testing import lsllama_ner_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDS = [
@@ -105,10 +106,10 @@ def test_output_has_cats_when_the_pipeline_sets_them(tiny_pipeline, tmp_path):
         assert all(isinstance(score, float) for score in record["cats"].values())
 
 
-def test_output_order_is_input_order(tiny_pipeline):
-    records = [{"id": i, "text": f"Alice number {i}" * (i % 5 + 1)} for i in range(500)]
-    result = tag("-", "-m", tiny_pipeline, "--batch-size", "7", input=jsonl(records))
-    assert [record["id"] for record in parse(result.stdout)] == list(range(500))
+def test_output_order_is_input_order(pipeline):
+    records = [{"id": i, "text": f"Alice number {i} " * (i % 5 + 1)} for i in range(300)]
+    result = tag("-", "-m", pipeline, "--batch-size", "7", input=jsonl(records))
+    assert [record["id"] for record in parse(result.stdout)] == list(range(300))
 
 
 def test_n_process_gives_the_same_output(tiny_pipeline):
@@ -140,27 +141,23 @@ def test_a_byte_order_mark_on_the_first_line_is_ignored(tiny_pipeline):
     assert [record["id"] for record in parse(result.stdout)] == [1]
 
 
-def test_score_from_span_extension(tiny_pipeline):
-    previous = Span.get_extension("score")  # lsllama_ner registers it (default None)
-    Span.set_extension("score", getter=lambda span: 0.25, force=True)
-    try:
-        result = tag("-", "-m", tiny_pipeline, input=jsonl(RECORDS[:1]))
-    finally:
-        _restore_extension("score", previous)
-    assert [ent["score"] for ent in parse(result.stdout)[0]["ents"]] == [0.25, 0.25]
+def test_scores_from_the_configured_extension_of_an_lsllama_pipeline(lsllama_pipeline):
+    result = tag("-", "-m", lsllama_pipeline, input=b'{"text": "Merkel visited Tokyo today"}\n')
+    assert result.exit_code == 0, result.stderr
+    ents = parse(result.stdout)[0]["ents"]
+    assert [(e["text"], e["label"]) for e in ents] == [("Merkel", "PER"), ("Tokyo", "LOC")]
+    assert all(0.5 < e["score"] <= 1.0 for e in ents)
 
 
-def _restore_extension(name: str, previous: tuple | None) -> None:
-    if previous is None:
-        Span.remove_extension(name)
-        return
-    default, method, getter, setter = previous
-    if getter is not None:
-        Span.set_extension(name, getter=getter, setter=setter, force=True)
-    elif method is not None:
-        Span.set_extension(name, method=method, force=True)
-    else:
-        Span.set_extension(name, default=default, force=True)
+def test_spans_key_pipelines_write_their_spans_with_scores(tiny_model_dir, tmp_path):
+    pipeline = lsllama_ner_pipeline(tmp_path / "spans", tiny_model_dir, spans_key="found")
+    result = tag("-", "-m", pipeline, input=b'{"text": "Merkel visited Tokyo today"}\n')
+    record = parse(result.stdout)[0]
+    assert "ents" not in record
+    spans = record["spans"]["found"]
+    assert [(s["text"], s["label"]) for s in spans] == [("Merkel", "PER"), ("Tokyo", "LOC")]
+    assert all(0.5 < s["score"] <= 1.0 for s in spans)
+    assert record["spans"]["found"][0]["start"] == 0
 
 
 @Language.component("test_span_scores", assigns=["doc.spans"])
@@ -181,12 +178,12 @@ def test_score_from_span_group(tiny_pipeline, tmp_path):
 # Bad input
 
 
-def test_bad_lines_are_reported_logged_and_skipped(tiny_pipeline, tmp_path):
+def test_bad_lines_are_reported_logged_and_skipped(pipeline, tmp_path):
     lines = [json.dumps(RECORDS[0]).encode(), *BAD_LINES, json.dumps(RECORDS[1]).encode()]
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"\n".join(lines) + b"\n")
     output = tmp_path / "out.jsonl"
-    result = tag(source, "-m", tiny_pipeline, "-o", output)
+    result = tag(source, "-m", pipeline, "-o", output)
     assert result.exit_code == 0, result.stderr
     assert [record["id"] for record in parse(output.read_bytes())] == [1, 2]
     entries = parse((tmp_path / "out.jsonl.errors.jsonl").read_bytes())
@@ -331,44 +328,46 @@ def test_show_prints_documents_to_stderr(tiny_pipeline):
 # Resume
 
 
-def expected_run(tiny_pipeline: Path, tmp_path: Path, data: bytes) -> tuple[bytes, bytes]:
+def expected_run(pipeline: Path, tmp_path: Path, data: bytes, *args: str) -> tuple[bytes, bytes]:
     source = tmp_path / "in.jsonl"
     source.write_bytes(data)
     full = tmp_path / "full.jsonl"
-    assert tag(source, "-m", tiny_pipeline, "-o", full).exit_code == 0
-    return full.read_bytes(), (tmp_path / "full.jsonl.errors.jsonl").read_bytes()
+    assert tag(source, "-m", pipeline, "-o", full, *args).exit_code == 0
+    errors = tmp_path / "full.jsonl.errors.jsonl"
+    return full.read_bytes(), errors.read_bytes() if errors.exists() else b""
 
 
-@pytest.mark.parametrize("docs_kept", [0, 1, 5, 6, 29])
-@pytest.mark.parametrize("partial", [b"", b'{"id": 3, "te'])
-@pytest.mark.parametrize("errors_ahead", [0, 2])
+@pytest.mark.parametrize("lines_done", [0, 1, 5, 8, 12, 29])
+@pytest.mark.parametrize("extra", [b"", b'{"id": 3, "te'])
 def test_resume_finishes_exactly_like_an_uninterrupted_run(
-    tiny_pipeline, tmp_path, docs_kept, partial, errors_ahead
+    tiny_pipeline, tmp_path, lines_done, extra
 ):
-    """Cut the output after some docs, leave a partial line, keep sidecar entries past the
-    cut (they are logged as soon as they are read), then resume."""
-    output_full, errors_full = expected_run(tiny_pipeline, tmp_path, mixed_input(40, 4))
-    out_lines = output_full.splitlines(keepends=True)
-    error_lines = errors_full.splitlines(keepends=True)
-    last_line = 0 if docs_kept == 0 else docs_kept + (docs_kept - 1) // 3
-    kept_errors = [e for e in error_lines if json.loads(e)["line"] < last_line]
-    kept_errors += error_lines[len(kept_errors) : len(kept_errors) + errors_ahead]
+    """Leave the state a kill leaves: a checkpoint after some lines, then output and sidecar
+    bytes written after it (a partial line too); resume must give the uninterrupted files."""
+    data = mixed_input(40, 4)
+    output_full, errors_full = expected_run(tiny_pipeline, tmp_path, data, "-b", "4")
     output = tmp_path / "out.jsonl"
-    output.write_bytes(b"".join(out_lines[:docs_kept]) + partial)
-    (tmp_path / "out.jsonl.errors.jsonl").write_bytes(b"".join(kept_errors) + b'{"li')
-    result = tag(tmp_path / "in.jsonl", "-m", tiny_pipeline, "-o", output, "--resume")
+    errors = tmp_path / "out.jsonl.errors.jsonl"
+    head = tmp_path / "head.jsonl"
+    head.write_bytes(b"".join(data.splitlines(keepends=True)[:lines_done]))
+    assert tag(head, "-m", tiny_pipeline, "-o", output, "-b", "4").exit_code == 0
+    done_output, done_errors = output.read_bytes(), errors.read_bytes() if errors.exists() else b""
+    output.write_bytes(done_output + output_full[len(done_output) :][:100] + extra)
+    errors.write_bytes(done_errors + errors_full[len(done_errors) :][:50])
+    result = tag(tmp_path / "in.jsonl", "-m", tiny_pipeline, "-o", output, "-b", "4", "--resume")
     assert result.exit_code == 0, result.stderr
     assert output.read_bytes() == output_full
-    assert (tmp_path / "out.jsonl.errors.jsonl").read_bytes() == errors_full
+    assert errors.read_bytes() == errors_full
+    assert "40 lines read = 30 docs written + 10 skipped" in result.stderr  # the whole file
 
 
 def test_resume_refuses_a_different_input(tiny_pipeline, tmp_path):
     output = tmp_path / "out.jsonl"
-    tag("-", "-m", tiny_pipeline, "-o", output, input=jsonl(RECORDS[:2]))
+    tag("-", "-m", tiny_pipeline, "-o", output, "-b", "1", input=jsonl(RECORDS[:2]))
     other = [{"text": "Something else"}, {"text": "Entirely"}, {"text": "More"}]
-    result = tag("-", "-m", tiny_pipeline, "-o", output, "--resume", input=jsonl(other))
+    result = tag("-", "-m", tiny_pipeline, "-o", output, "-b", "1", "--resume", input=jsonl(other))
     assert result.exit_code == 1
-    assert "cannot resume: line 2 of the input does not match" in result.stderr
+    assert "cannot resume: the first 2 lines of the input differ" in result.stderr
 
 
 def test_resume_without_an_output_file_starts_afresh(tiny_pipeline, tmp_path):

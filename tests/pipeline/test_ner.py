@@ -85,7 +85,7 @@ def test_predicted_entities_carry_confidence(tiny_model_dir):
     train(nlp, generated_examples(nlp), steps=30)
     doc = nlp("Macron visited Berlin today")
     assert doc.ents
-    assert all(0.0 < ent._.score <= 1.0 for ent in doc.ents)
+    assert all(0.0 < ent._.lsllama_score <= 1.0 for ent in doc.ents)
 
 
 def test_untrained_decoding_gives_valid_spans(tiny_model_dir):
@@ -106,7 +106,9 @@ def test_round_trip_gives_identical_entities_and_scores(tiny_model_dir, tmp_path
     for before, after in zip(nlp.pipe(texts), loaded.pipe(texts)):
         assert [(e.text, e.label_) for e in before.ents] == [(e.text, e.label_) for e in after.ents]
         numpy.testing.assert_allclose(
-            [e._.score for e in before.ents], [e._.score for e in after.ents], rtol=1e-6
+            [e._.lsllama_score for e in before.ents],
+            [e._.lsllama_score for e in after.ents],
+            rtol=1e-6,
         )
 
 
@@ -129,6 +131,8 @@ def test_spans_key_writes_doc_spans_and_scores_them(tiny_model_dir):
         ("Obama", "PER"),
         ("Tokyo", "LOC"),
     ]
+    scores = doc.spans["llm_ents"].attrs["scores"]  # where spancat keeps them
+    assert len(scores) == 2 and all(0.0 < score <= 1.0 for score in scores)
     assert nlp.evaluate(examples)["spans_llm_ents_f"] == 1.0
 
 
