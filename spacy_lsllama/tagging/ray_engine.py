@@ -100,6 +100,8 @@ class RayEngine:
     cluster this process is already connected to (which it then leaves running).
     """
 
+    actor_class: type[TaggerActor] = TaggerActor
+
     def __init__(
         self, settings: RaySettings, model: str, max_chars: int, compile: bool = False
     ) -> None:
@@ -147,7 +149,7 @@ class RayEngine:
         """Start the actors; stop within PLACEMENT_SECONDS if the cluster cannot hold them."""
         settings = self.settings
         remote = self.ray.remote(num_cpus=settings.cpus_per_actor, num_gpus=settings.gpus_per_actor)
-        actors = [remote(TaggerActor).remote() for _ in range(settings.actors)]
+        actors = [remote(self.actor_class).remote() for _ in range(settings.actors)]
         self.actors = actors
         ready, waiting = self.ray.wait(
             [actor.ready.remote() for actor in actors],
