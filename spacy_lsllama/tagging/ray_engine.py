@@ -12,6 +12,7 @@ Ray is an optional extra (``pip install "spacy-lsllama[ray]"``) imported only wh
 from __future__ import annotations
 
 import logging
+import socket
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ INSTALL_HINT = 'pip install "spacy-lsllama[ray]"'
 # How long actors may wait for a place on the cluster before the run stops (loading the
 # pipeline afterwards has no limit: a large model takes what it takes).
 PLACEMENT_SECONDS = 30.0
+# How long to try reaching a cluster's address before saying it cannot be reached (Ray itself
+# retries for minutes, printing warnings).
+CONNECT_SECONDS = 10.0
 # Batches sent to one actor before its first one comes back: one running, one waiting.
 BATCHES_PER_ACTOR = 2
 
@@ -139,6 +143,8 @@ class RayEngine:
         options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
         if address == "local":
             options["include_dashboard"] = False
+        else:
+            check_reachable(address)
         try:
             self.ray.init(address=address, **options)
         except (ConnectionError, RuntimeError, ValueError) as err:
@@ -232,6 +238,18 @@ def check_resources(settings: RaySettings, cluster: dict[str, float]) -> None:
                 f"{option} {each:g} x --actors {settings.actors} needs {needed:g} {name}s; "
                 f"the Ray cluster has {have:g} ({_describe(cluster)})"
             )
+
+
+def check_reachable(address: str) -> None:
+    """Refuse a ``host:port`` or ``ray://host:port`` address nothing answers on."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return  # "auto": Ray looks for a cluster on this machine and says if there is none
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as err:
+        reason = err.strerror or str(err) or type(err).__name__
+        raise CommandError(f"cannot reach the Ray cluster at {address}: {reason}") from None
 
 
 def _batches(items: Iterable[Item], batch_size: int) -> Iterator[list[Item]]:

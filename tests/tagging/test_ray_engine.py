@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from spacy_lsllama.cli import app
 from spacy_lsllama.tagging.errors import CommandError
 from spacy_lsllama.tagging.lines import Line, LineError, Record
-from spacy_lsllama.tagging.ray_engine import RayEngine, RaySettings, _outcomes
+from spacy_lsllama.tagging.ray_engine import RayEngine, RaySettings, _outcomes, check_reachable
 from spacy_lsllama.testing import UnevenTaggerActor, lsllama_ner_pipeline, rule_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,6 +177,12 @@ def test_actors_the_cluster_cannot_place_fail_after_the_placement_limit(
                 pass
     finally:
         cluster.kill(hog)
+
+
+def test_an_address_nothing_answers_on_is_a_one_line_error():
+    with pytest.raises(CommandError, match="cannot reach the Ray cluster at ray://127.0.0.1:1: "):
+        check_reachable("ray://127.0.0.1:1")
+    check_reachable("auto")  # left to Ray
 
 
 def test_a_pipeline_that_does_not_load_is_a_one_line_error(cluster, tmp_path):
