@@ -28,16 +28,17 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "TTY_COMPATIBLE": "0"}
 @pytest.fixture(scope="module")
 def cluster():
     """A local cluster of 2 CPUs with a small object store, no dashboard, no usage stats."""
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     ray = pytest.importorskip("ray", reason='Ray is not installed: pip install -e ".[ray]"')
-    ray.init(
-        num_cpus=2,
-        object_store_memory=100 * 1024**2,
-        include_dashboard=False,
-        log_to_driver=False,
-    )
-    yield ray
-    ray.shutdown()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+        ray.init(
+            num_cpus=2,
+            object_store_memory=100 * 1024**2,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+        yield ray
+        ray.shutdown()
 
 
 @pytest.fixture(scope="module")
