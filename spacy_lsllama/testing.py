@@ -1,6 +1,7 @@
 """Test helpers shared by the tests and benchmarks: tiny random decoders saved like real
 checkpoints, and small pipelines over them. Nothing here downloads anything."""
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from transformers import AutoModel, LlamaConfig, MistralConfig, Qwen2Config
 from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
 from .layers.transformer_model import get_encoder
+from .tagging.ray_engine import Payload, TaggerActor
+from .tagging.records import Tagged
 
 TRAINING_TEXT = [
     "Barack Obama visited Paris and Berlin with Angela Merkel last week.",
@@ -214,3 +217,17 @@ def lsllama_ner_pipeline(
         nlp.update(examples, sgd=optimizer)
     nlp.to_disk(path)
     return path
+
+
+class UnevenTaggerActor(TaggerActor):
+    """A Ray actor (`RayEngine.actor_class`) that takes ``SLOW_BATCH_SECONDS`` longer on
+    every other batch, so batches finish out of order on two actors."""
+
+    def tag(self, batch: Payload) -> list[Tagged | None]:
+        first_line = batch[0][0]
+        if (first_line - 1) // len(batch) % 2 == 0:
+            time.sleep(SLOW_BATCH_SECONDS)
+        return super().tag(batch)
+
+
+SLOW_BATCH_SECONDS = 0.4

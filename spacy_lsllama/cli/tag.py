@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import ExitStack
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -20,10 +21,18 @@ if TYPE_CHECKING:
 
     from ..tagging.job import TagJob
     from ..tagging.local import LocalEngine
+    from ..tagging.ray_engine import RaySettings
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
+
+
+class EngineName(str, Enum):
+    """Where the pipeline runs."""
+
+    local = "local"
+    ray = "ray"
 
 
 class OnError(str, Enum):
@@ -125,6 +134,42 @@ def tag(
             "after a compilation of some seconds at the first batch (needs a C++ compiler).",
         ),
     ] = False,
+    engine: Annotated[
+        EngineName,
+        typer.Option(
+            "--engine",
+            help="local: spaCy in this process (--n-process, --gpu-id). ray: a pool of Ray "
+            'actors (pip install "spacy-lsllama[ray]"); same output. See docs/scaling.md.',
+        ),
+    ] = EngineName.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            show_default=False,
+            help="Ray cluster to join (e.g. ray://head:10001 or auto) [default: start a "
+            "local cluster and stop it at the end].",
+        ),
+    ] = None,
+    actors: Annotated[
+        int | None,
+        typer.Option("--actors", min=1, show_default=False, help="Ray actors [default: 1]."),
+    ] = None,
+    gpus_per_actor: Annotated[
+        float | None,
+        typer.Option(
+            "--gpus-per-actor",
+            min=0,
+            show_default=False,
+            help="GPUs per Ray actor; each actor runs on its GPU as device 0 [default: 0].",
+        ),
+    ] = None,
+    cpus_per_actor: Annotated[
+        float | None,
+        typer.Option(
+            "--cpus-per-actor", min=0, show_default=False, help="CPUs per Ray actor [default: 1]."
+        ),
+    ] = None,
 ) -> None:
     """Add the entities and categories a pipeline predicts to every record of a JSONL file.
 
@@ -146,6 +191,7 @@ def tag(
         lsllama tag docs.jsonl --model ./training/model-best --output tagged.jsonl
         cat docs.jsonl | lsllama tag - -m en_lsllama_ner | head -n 3
         lsllama tag docs.jsonl -m en_lsllama_ner -o tagged.jsonl --resume
+        lsllama tag docs.jsonl -m ./model -o tagged.jsonl --engine ray --actors 2
     """
     from ..tagging.report import StderrConsole
 
@@ -156,7 +202,16 @@ def tag(
         from ..tagging.job import JobSpec, TagJob
         from ..tagging.run import TagOptions
 
+        ray_options = {
+            "--address": address,
+            "--actors": actors,
+            "--gpus-per-actor": gpus_per_actor,
+            "--cpus-per-actor": cpus_per_actor,
+        }
+        ray = _ray_settings(engine, ray_options, n_process, gpu_id)
         device = f"gpu {gpu_id}" if gpu_id >= 0 else "cpu"
+        if ray is not None and ray.gpus_per_actor > 0:
+            device = "gpu 0"  # each actor's own GPU
         spec = JobSpec(
             input=check_input(input_path),
             model=model,
@@ -168,7 +223,10 @@ def tag(
             engine_settings={"--compile": compile, "device": device},
         )
         job = TagJob(spec, console)
-        job.run(lambda: _local_engine(model, gpu_id, max_chars, compile, n_process))
+        if ray is None:
+            job.run(lambda: _local_engine(model, gpu_id, max_chars, compile, n_process))
+        else:
+            _run_on_ray(job, ray, model, max_chars, compile)
     except KeyboardInterrupt:
         _interrupted(console, job, n_process > 1)
     except BrokenPipeError:
@@ -195,6 +253,41 @@ def _local_engine(
     from ..tagging.local import LocalEngine, load_pipeline
 
     return LocalEngine(load_pipeline(model, gpu_id, max_chars, compile), n_process)
+
+
+def _ray_settings(
+    engine: EngineName, options: dict[str, float | str | None], n_process: int, gpu_id: int
+) -> RaySettings | None:
+    """The Ray engine's settings, or None for the local engine; refuse options of the other."""
+    if engine is EngineName.local:
+        for name, value in options.items():
+            if value is not None:
+                raise UsageError(f"{name} is an option of --engine ray", name)
+        return None
+    if n_process != 1:
+        raise UsageError("--engine ray runs --actors, not processes", "--n-process")
+    if gpu_id != -1:
+        raise UsageError("--engine ray gives GPUs with --gpus-per-actor", "--gpu-id")
+    from ..tagging.ray_engine import RaySettings, import_ray
+
+    import_ray()
+    given = {key: value for key, value in options.items() if value is not None}
+    return RaySettings(
+        address=given.get("--address"),  # type: ignore[arg-type]
+        actors=int(given.get("--actors", 1)),
+        gpus_per_actor=float(given.get("--gpus-per-actor", 0.0)),
+        cpus_per_actor=float(given.get("--cpus-per-actor", 1.0)),
+    )
+
+
+def _run_on_ray(
+    job: TagJob, settings: RaySettings, model: str, max_chars: int, compile: bool
+) -> None:
+    """Run the job with a Ray engine that lives (with its actors) as long as the job."""
+    from ..tagging.ray_engine import RayEngine
+
+    with ExitStack() as stack:
+        job.run(lambda: stack.enter_context(RayEngine(settings, model, max_chars, compile)))
 
 
 def _interrupted(console: Console, job: TagJob | None, forked: bool) -> NoReturn:
