@@ -217,7 +217,7 @@ class RayEngine:
 
     def _result(self, batch: list[Item], ref: Any) -> list[Tagged | None]:
         try:
-            return self.ray.get(ref)  # type: ignore[no-any-return]
+            return self.ray.get(ref)
         except self.ray.exceptions.RayError as err:
             first, last = batch[0][0].number, batch[-1][0].number
             raise CommandError(
