@@ -48,6 +48,17 @@ TAGS = ["O"] + [f"{p}-{label}" for label in ("LOC", "MISC", "ORG", "PER") for p 
 LORA = {"r": 12, "alpha": 32, "dropout": 0.1, "targets": ["q_proj", "k_proj", "v_proj", "o_proj"]}
 
 
+def ner_overrides(base: Path) -> dict[str, Any]:
+    """configs/ner.cfg's overrides for a base model: its path, and for the 2-layer tiny model
+    of --quick, its top layer in place of the recipe's top 10 (unmasked and adapted)."""
+    overrides: dict[str, Any] = {"paths.base_model": str(base)}
+    config = json.loads((Path(base) / "config.json").read_text())
+    if config["num_hidden_layers"] < 10:
+        overrides["components.llm.model.unmasked_layers"] = "top 1"
+        overrides["components.llm.model.lora.layers"] = "top 1"
+    return overrides
+
+
 STARTED = time.perf_counter()
 
 

@@ -49,6 +49,7 @@ from common import (
     log,
     machine,
     markdown_table,
+    ner_overrides,
     ratio,
     require_bench_extra,
     results_dir,
@@ -128,7 +129,7 @@ def lsllama_pipeline(base: Path, pipeline: Path | None, sentences: Sequence[Sent
     if pipeline is not None:
         # float32 like the references; the bfloat16 lever measures "auto" on a CPU with AMX.
         return spacy.load(pipeline, config={"components.llm.model.dtype": "float32"})
-    config = spacy.util.load_config(NER_CONFIG, overrides={"paths.base_model": str(base)})
+    config = spacy.util.load_config(NER_CONFIG, overrides=ner_overrides(base))
     return initialize(spacy.util.load_model_from_config(config, auto_fill=True), sentences)
 
 

@@ -35,6 +35,7 @@ from common import (
     load_sentences,
     log,
     markdown_table,
+    ner_overrides,
     ratio,
     results_dir,
     word_count,
@@ -53,7 +54,7 @@ def build_pipeline(base: Path, sentences: list[Any], path: Path) -> Path:
     import spacy
     from inference import initialize
 
-    config = spacy.util.load_config(NER_CONFIG, overrides={"paths.base_model": str(base)})
+    config = spacy.util.load_config(NER_CONFIG, overrides=ner_overrides(base))
     nlp = initialize(spacy.util.load_model_from_config(config, auto_fill=True), sentences)
     nlp.to_disk(path)
     return path

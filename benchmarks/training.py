@@ -47,6 +47,7 @@ from common import (
     log,
     machine,
     markdown_table,
+    ner_overrides,
     peak_rss_mb,
     ratio,
     require_bench_extra,
@@ -66,11 +67,6 @@ FULL_DEPTH = {
     "components.llm.model.prefix_cache_mb": 0,
     "components.llm.model.lora.layers": "all",
     "components.llm.model.lora.target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-}
-# The tiny model of --quick has 2 layers: the top one stands for the top 10.
-QUICK_TOP = {
-    "components.llm.model.unmasked_layers": "top 1",
-    "components.llm.model.lora.layers": "top 1",
 }
 
 
@@ -111,7 +107,7 @@ def lsllama_stepper(
     config = spacy.util.load_config(
         NER_CONFIG,
         overrides={
-            "paths.base_model": str(base),
+            **ner_overrides(base),
             "training.optimizer.learn_rate.initial_rate": LEARN_RATE,
             **overrides,
         },
@@ -193,11 +189,10 @@ def reference_stepper(base: Path, batches: Sequence[Sequence[Sentence]]) -> Call
     return step
 
 
-def stepper(method: str, base: Path, batches: Sequence[Sequence[Sentence]], quick: bool):
+def stepper(method: str, base: Path, batches: Sequence[Sequence[Sentence]]):
     if method == "reference":
         return reference_stepper(base, batches)
-    overrides = FULL_DEPTH if method == "full" else (QUICK_TOP if quick else {})
-    return lsllama_stepper(base, batches, overrides)
+    return lsllama_stepper(base, batches, FULL_DEPTH if method == "full" else {})
 
 
 # Worker (one method, one process) ------------------------------------------------------------
@@ -212,7 +207,7 @@ def worker(args: argparse.Namespace) -> None:
     set_threads(args.threads)
     sentences = load_sentences(CONLL_TRAIN, args.steps * 8, block=None)
     batches = list(chunks(sentences, 8))
-    step = stepper(args.worker, args.base_model, batches, args.quick)
+    step = stepper(args.worker, args.base_model, batches)
     setup_rss = rss_mb()
     start = time.perf_counter()
     losses = [step(i) for i in range(len(batches))]

@@ -143,7 +143,17 @@ def test_training_data_without_entities_gives_a_clear_error(tiny_model_dir):
         nlp.initialize(lambda: examples)
 
 
-@pytest.mark.parametrize("config", ["configs/ner.cfg", "configs/ner_transition.cfg"])
+CAUSAL = {
+    # the recipe's top 10 layers become the tiny model's top one, kept causal
+    "configs/ner.cfg": {
+        "components.llm.model.unmasked_layers": "none",
+        "components.llm.model.lora.layers": "top 1",
+    },
+    "configs/ner_transition.cfg": {"components.llm.model.bidirectional": False},
+}
+
+
+@pytest.mark.parametrize("config", sorted(CAUSAL))
 def test_trains_with_spacy_train_from_a_config(tiny_model_dir, tmp_path, config):
     """The shipped configs train end to end through `spacy train`, causal override too."""
     from spacy.cli.train import train as spacy_train
@@ -160,9 +170,9 @@ def test_trains_with_spacy_train_from_a_config(tiny_model_dir, tmp_path, config)
             "paths.dev": str(tmp_path / "train.spacy"),
             "training.max_steps": 4,
             "training.eval_frequency": 2,
-            "components.llm.model.bidirectional": False,
+            **CAUSAL[config],
         },
     )
     loaded = spacy.load(tmp_path / "out" / "model-last")
     assert loaded.pipe_names == ["llm", "ner"]
-    assert not get_settings(loaded.get_pipe("llm").model).bidirectional
+    assert get_settings(loaded.get_pipe("llm").model).unmasked_spec == "none"
