@@ -179,6 +179,9 @@ factory = "lsllama_transformer"
 @architectures = "spacy-lsllama.LlamaTransformer.v1"
 name = "{name}"
 bidirectional = true
+# float32 everywhere: "auto" picks bfloat16 on CPUs with AMX, and subprocesses and Ray
+# actors see the host's CPU, not the tests' stand-in for it
+dtype = "float32"
 
 [components.llm.model.lora]
 @misc = "spacy-lsllama.LoRA.v1"

@@ -67,10 +67,8 @@ def test_packed_docs_get_the_states_of_each_doc_alone(tiny_arch_dirs, arch, bidi
         "Rain in Spain.",
     ]
     rows: list[int] = []
-    decoder = get_encoder(nlp.get_pipe("llm").model).model
-    hook = decoder.register_forward_pre_hook(
-        lambda module, args, kwargs: rows.append(len(kwargs["input_ids"])), with_kwargs=True
-    )
+    embed = get_encoder(nlp.get_pipe("llm").model).decoder.embed_tokens  # once per chunk
+    hook = embed.register_forward_pre_hook(lambda module, args: rows.append(len(args[0])))
     together = [doc._.trf_data.model_output.last_hidden_state[0] for doc in nlp.pipe(texts)]
     hook.remove()
     assert rows == [1, 1]  # four docs in two rows: the three short ones share the second
