@@ -1,6 +1,7 @@
 """Test helpers shared by the tests and benchmarks: tiny random decoders saved like real
 checkpoints, and small pipelines over them. Nothing here downloads anything."""
 
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -234,3 +235,10 @@ class UnevenTaggerActor(TaggerActor):
 
 
 SLOW_BATCH_SECONDS = 0.4
+
+
+def default_sigint() -> None:
+    """For `subprocess.Popen(preexec_fn=...)`: Ctrl-C in the child as from a terminal, even
+    when the tests run as a background job (a shell starts those with SIGINT ignored, which
+    Python then keeps)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from test_tag import REPO, cli_env, interrupt, jsonl, mixed_input, parse, run_cli, tag
 
+from spacy_lsllama.testing import default_sigint
+
 RECORDS = [{"id": i, "text": f"Merkel visited Tokyo with Alice, day {i}"} for i in range(6)]
 
 
@@ -283,7 +285,12 @@ def test_a_directory_input_is_named_as_a_directory(tiny_pipeline, tmp_path):
 def test_ctrl_c_during_start_up_is_one_line(lsllama_pipeline, tmp_path):
     command = [sys.executable, "-m", "spacy_lsllama.cli", "tag", "-", "-m", str(lsllama_pipeline)]
     process = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(), cwd=tmp_path
+        command,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+        cwd=tmp_path,
+        preexec_fn=default_sigint,  # a background shell job would inherit it ignored
     )
     time.sleep(2.5)  # importing spaCy and torch, or loading the pipeline
     process.send_signal(signal.SIGINT)

@@ -19,7 +19,12 @@ from spacy_lsllama.cli import app
 from spacy_lsllama.tagging.errors import CommandError
 from spacy_lsllama.tagging.lines import Line, LineError, Record
 from spacy_lsllama.tagging.ray_engine import RayEngine, RaySettings, _outcomes, check_reachable
-from spacy_lsllama.testing import UnevenTaggerActor, lsllama_ner_pipeline, rule_pipeline
+from spacy_lsllama.testing import (
+    UnevenTaggerActor,
+    default_sigint,
+    lsllama_ner_pipeline,
+    rule_pipeline,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "TTY_COMPATIBLE": "0"}
@@ -238,7 +243,9 @@ def test_ctrl_c_stops_cleanly_and_the_local_engine_resumes(cluster, rules, tmp_p
     args = [tmp_path / "in.jsonl", "-m", rules, "-o", output]
     command = [sys.executable, "-m", "spacy_lsllama.cli", "tag", *map(str, args)]
     env = {**os.environ, **RAY_ENV, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([*command, "--engine", "ray"], stderr=subprocess.PIPE, env=env)
+    process = subprocess.Popen(
+        [*command, "--engine", "ray"], stderr=subprocess.PIPE, env=env, preexec_fn=default_sigint
+    )
     while not output.exists() or output.stat().st_size < 20_000:
         assert process.poll() is None, "finished before it could be interrupted"
         time.sleep(0.05)
