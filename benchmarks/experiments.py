@@ -32,6 +32,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +123,10 @@ class Experiment:
                 "--gpu-id", str(args.gpu_id)]  # fmt: skip
 
 
+@cache
 def count_docs(path: Path) -> int:
-    """Documents in a .spacy file: with the batch size, the schedule's steps per epoch."""
+    """Documents in a .spacy file: with the batch size, the schedule's steps per epoch (read
+    once per corpus, not once per experiment)."""
     from spacy.tokens import DocBin
 
     return len(DocBin().from_disk(path))

@@ -7,7 +7,7 @@ live in the modules of their input family.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,24 +90,30 @@ def _conll_files(folder: str, train: str, dev: str, test: str) -> dict[str, str]
     return {"train": f"{folder}/{train}", "dev": f"{folder}/{dev}", "test": f"{folder}/{test}"}
 
 
+def _conll_reader(scheme: str, labels: Sequence[str]) -> Reader:
+    """A preset's reader: its CoNLL files with their tag scheme and labels, every line read
+    as data (the benchmark files have no comment lines)."""
+
+    def read(path: Path, nlp: Language) -> Iterator[Doc]:
+        return read_conll(path, vocab=nlp.vocab, scheme=scheme, labels=labels, comment=None)
+
+    return read
+
+
 DATASETS: dict[str, DatasetSpec] = {
     "conll2003": DatasetSpec(
         "ner",
         "en",
         CONLL_LABELS,
         _conll_files("conll2003", "eng.train", "eng.testa", "eng.testb"),
-        lambda path, nlp: read_conll(
-            path, vocab=nlp.vocab, scheme="iob1", labels=CONLL_LABELS, comment=None
-        ),
+        _conll_reader("iob1", CONLL_LABELS),
     ),
     "conll2003_iob2": DatasetSpec(
         "ner",
         "en",
         CONLL_LABELS,
         _conll_files("conll2003/iob2_NguyenHoangAn0511", "eng.train", "eng.testa", "eng.testb"),
-        lambda path, nlp: read_conll(
-            path, vocab=nlp.vocab, scheme="iob2", labels=CONLL_LABELS, comment=None
-        ),
+        _conll_reader("iob2", CONLL_LABELS),
     ),
     "wnut17": DatasetSpec(
         "ner",
@@ -116,9 +122,7 @@ DATASETS: dict[str, DatasetSpec] = {
         _conll_files(
             "wnut17", "wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated"
         ),
-        lambda path, nlp: read_conll(
-            path, vocab=nlp.vocab, scheme="iob2", labels=WNUT17_LABELS, comment=None
-        ),
+        _conll_reader("iob2", WNUT17_LABELS),
     ),
     # The Spanish files are called IOB2 but start a few entities with I-: read them leniently.
     "conll2002_es": DatasetSpec(
@@ -126,18 +130,14 @@ DATASETS: dict[str, DatasetSpec] = {
         "es",
         CONLL_LABELS,
         _conll_files("conll2002", "esp.train", "esp.testa", "esp.testb"),
-        lambda path, nlp: read_conll(
-            path, vocab=nlp.vocab, scheme="auto", labels=CONLL_LABELS, comment=None
-        ),
+        _conll_reader("auto", CONLL_LABELS),
     ),
     "conll2002_nl": DatasetSpec(
         "ner",
         "nl",
         CONLL_LABELS,
         _conll_files("conll2002", "ned.train", "ned.testa", "ned.testb"),
-        lambda path, nlp: read_conll(
-            path, vocab=nlp.vocab, scheme="iob2", labels=CONLL_LABELS, comment=None
-        ),
+        _conll_reader("iob2", CONLL_LABELS),
     ),
     "sst2": DatasetSpec(
         "textcat",

@@ -19,7 +19,7 @@ from .layer_selection import check_layers, select_layers
 from .lora import LoraSettings, apply_lora
 from .packing import PackedRows, pack_windows
 from .prefix_cache import PrefixCache, window_key
-from .unmasking import check_attention, segment_mask_4d, sliding_window, unmask_layers
+from .unmasking import check_attention, segment_mask_4d, sliding_window
 
 
 @dataclass
@@ -172,10 +172,25 @@ class LlamaEncoder(torch.nn.Module):
         packed = pack_windows(input_ids, lengths)
         prefix = self._cached_prefix(input_ids, lengths, packed, compiled)
         start = 0 if prefix is None else self.frozen_layers
+        layers = range(start, len(self.decoder.layers))
+        rows = self._run_rows(packed, layers, compiled, prefix).float()
+        states = rows.reshape(-1, self.hidden_size)[packed.source]
+        return states[gather] * keep.unsqueeze(-1)
+
+    def _run_rows(
+        self,
+        packed: PackedRows,
+        layers: range,
+        compiled: bool,
+        prefix: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Every packed row through a block of layers, `rows_per_forward` rows at a time,
+        fullest first, each chunk cut to its fullest row: from the embeddings, or from
+        `prefix`, the rows' states where the block starts."""
         rows = torch.zeros(
             (*packed.input_ids.shape, self.hidden_size),
-            dtype=torch.float32,
-            device=input_ids.device,
+            dtype=self.decoder.dtype(),
+            device=packed.input_ids.device,
         )
         for chunk, n in packed.chunks(self.settings.rows_per_forward):
             if prefix is None:
@@ -186,11 +201,10 @@ class LlamaEncoder(torch.nn.Module):
                 hidden,
                 packed.position_ids[chunk, :n],
                 packed.segments[chunk, :n],
-                layers=range(start, len(self.decoder.layers)),
+                layers=layers,
                 compiled=compiled,
-            ).float()
-        states = rows.reshape(-1, self.hidden_size)[packed.source]
-        return states[gather] * keep.unsqueeze(-1)
+            )
+        return rows
 
     def _run(
         self,
@@ -241,8 +255,9 @@ class LlamaEncoder(torch.nn.Module):
         cache = self.prefix_cache
         if cache is None or not (torch.is_grad_enabled() or self.settings.prefix_cache_predict):
             return None
-        n_windows, window_width = input_ids.shape
-        keys = [window_key(input_ids[i, : int(lengths[i])]) for i in range(n_windows)]
+        window_width = input_ids.shape[1]
+        host_ids = input_ids.cpu()  # one transfer for every window's key
+        keys = [window_key(ids[:n]) for ids, n in zip(host_ids, lengths.tolist(), strict=True)]
         states: list[torch.Tensor | None] = [cache.get(key) for key in keys]
         missing = [i for i, found in enumerate(states) if found is None]
         if missing:
@@ -267,23 +282,13 @@ class LlamaEncoder(torch.nn.Module):
         """Each window's states after the frozen lower layers (no gradients: nothing there
         trains), computed packed like the full forward pass."""
         packed = pack_windows(input_ids, lengths)
-        rows = torch.zeros(
-            (*packed.input_ids.shape, self.hidden_size),
-            dtype=self.decoder.dtype(),
-            device=input_ids.device,
-        )
         with torch.no_grad():
-            for chunk, n in packed.chunks(self.settings.rows_per_forward):
-                rows[chunk, :n] = self._run(
-                    self.decoder.embed_tokens(packed.input_ids[chunk, :n]),
-                    packed.position_ids[chunk, :n],
-                    packed.segments[chunk, :n],
-                    layers=range(self.frozen_layers),
-                    compiled=compiled,
-                )
+            rows = self._run_rows(packed, range(self.frozen_layers), compiled)
         flat = rows.reshape(-1, self.hidden_size)
         width = input_ids.shape[1]
-        return [flat[packed.source[i * width : i * width + int(n)]] for i, n in enumerate(lengths)]
+        return [
+            flat[packed.source[i * width : i * width + n]] for i, n in enumerate(lengths.tolist())
+        ]
 
 
 def _frozen_layers(config: PretrainedConfig, settings: EncoderSettings, n_layers: int) -> int:
@@ -297,14 +302,13 @@ def _frozen_layers(config: PretrainedConfig, settings: EncoderSettings, n_layers
 
 
 def build_encoder(settings: EncoderSettings, base: BaseModel | None = None) -> LlamaEncoder:
-    """Load the base model named in the settings and prepare it: unmask, LoRA, checkpointing."""
+    """Load the base model named in the settings and prepare it: LoRA, checkpointing (the
+    encoder unmasks layers through the masks it gives them)."""
     if base is None:
         base = load_base_model(
             settings.name, dtype=settings.dtype, attn_implementation=settings.attn_implementation
         )
     model = base.model
-    layers = decoder_parts(model).layers
-    unmask_layers(layers, select_layers(settings.unmasked_spec, len(layers)))
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()

@@ -19,13 +19,13 @@ import torch
 
 
 class PrefixCache:
-    """States of the frozen lower layers per window, in float32 (exact), within a budget."""
+    """States of the frozen lower layers per window, in the dtype they were computed in (so
+    exact), within a memory budget."""
 
     def __init__(self, budget_mb: int):
         self.budget = budget_mb * 2**20
         self.used = 0
         self.hits = 0
-        self.misses = 0
         self._states: dict[bytes, torch.Tensor] = {}
         self._full = False
 
@@ -34,9 +34,7 @@ class PrefixCache:
 
     def get(self, key: bytes) -> torch.Tensor | None:
         states = self._states.get(key)
-        if states is None:
-            self.misses += 1
-        else:
+        if states is not None:
             self.hits += 1
         return states
 
@@ -58,11 +56,6 @@ class PrefixCache:
         self._states[key] = states.detach().clone()
         self.used += size
         return True
-
-    def clear(self) -> None:
-        self._states.clear()
-        self.used = self.hits = self.misses = 0
-        self._full = False
 
 
 def window_key(ids: torch.Tensor) -> bytes:

@@ -5,9 +5,9 @@ gives each layer an explicit float additive 4D mask: block-diagonal, so packed w
 (`packing`) and padding see only themselves, and causal inside each block for the layers
 that keep the causal mask (with the model's sliding window where it has one), or not for the
 unmasked layers. sdpa and eager attention take such a mask as is (sdpa adds its own causal
-mask only when none is given); flash kernels cannot take one, so they are refused for every
-mode. The unmasked layers' `is_causal` flags are cleared as well, for kernels that read them.
-`is_causal=False` alone is not enough: with padding, eager attention or `use_cache=False`
+mask only when none is given, so the attention modules' `is_causal` flags never apply);
+flash kernels cannot take one, so they are refused for every mode. Clearing `is_causal`
+alone would not be enough anyway: with padding, eager attention or `use_cache=False`
 transformers' mask builders still produce a causal mask.
 
 Which layers are unmasked is a block (`layer_selection`): all of them (the paper), none
@@ -29,14 +29,6 @@ def check_attention(implementation: str) -> str:
             "(in causal mode too)."
         )
     return implementation
-
-
-def unmask_layers(layers: torch.nn.ModuleList, unmasked: range) -> None:
-    """Clear the causal flag of the attention modules in the unmasked decoder layers."""
-    for index in unmasked:
-        for module in layers[index].modules():
-            if hasattr(module, "is_causal"):
-                setattr(module, "is_causal", False)  # noqa: B010 (a flag, not a submodule)
 
 
 def padding_mask_4d(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
