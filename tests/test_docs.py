@@ -23,8 +23,8 @@ from spacy.cli._util import parse_config_overrides
 from spacy.training import Example
 from weasel.util import load_project_config
 
-from spacy_lsllama.cli import COMMANDS as COMMAND_MODULES
-from spacy_lsllama.cli import load_command
+from spacy_lsllama.cli.app import COMMANDS as COMMAND_MODULES
+from spacy_lsllama.cli.app import load_command
 from spacy_lsllama.testing import encoder_nlp
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from typer.testing import CliRunner
 
-from spacy_lsllama.cli import app
+from spacy_lsllama.cli.app import app
 from spacy_lsllama.nn.base_model import load_base_model
 
 runner = CliRunner()

@@ -15,7 +15,7 @@ from spacy.tokens import Doc, SpanGroup
 from typer.testing import CliRunner
 
 from spacy_lsllama import __version__
-from spacy_lsllama.cli import app
+from spacy_lsllama.cli.app import app
 from spacy_lsllama.testing import lsllama_ner_pipeline
 
 REPO = Path(__file__).resolve().parents[2]

@@ -322,7 +322,7 @@ def test_closed_standard_error_exits_141(tiny_pipeline, tmp_path):
 
 def test_help_and_version_do_not_import_torch_or_spacy():
     code = (
-        "import sys; from spacy_lsllama.cli import app\n"
+        "import sys; from spacy_lsllama.cli.app import app\n"
         "for args in (['--help'], ['--version'], ['tag', '--help']):\n"
         "    try: app(args, prog_name='lsllama')\n"
         "    except SystemExit: pass\n"
@@ -359,7 +359,7 @@ def test_an_unwritable_sidecar_is_named_as_the_sidecar(tiny_pipeline, tmp_path):
 def test_short_help_and_flags_without_a_value(tiny_pipeline):
     from typer.testing import CliRunner
 
-    from spacy_lsllama.cli import app
+    from spacy_lsllama.cli.app import app
 
     result = CliRunner().invoke(app, ["tag", "-h"], env={"COLUMNS": "200"})
     assert result.exit_code == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from spacy_lsllama.cli import app
+from spacy_lsllama.cli.app import app
 from spacy_lsllama.tagging.errors import CommandError
 from spacy_lsllama.tagging.lines import Line, LineError, Record
 from spacy_lsllama.tagging.ray_engine import RayEngine, RaySettings, _outcomes, check_reachable
