@@ -6,9 +6,9 @@ NER on CoNLL-2003 (the recipe unmasked and causal, --seeds each) and WNUT-17 (mo
 selected on dev; --epochs of warm-up and linear decay), the NER ablation on CoNLL-2003 dev
 (unmasked layers none / top third / middle third / all, adapter layers top 10 / 15 / all 30,
 at a budget of --ablation-epochs), classification on SST-2, SST-5, Twitter-Fin and AG News
-(model-last after a fixed budget: SST-2 and Twitter-Fin are reported on the only labelled
-split beside train, so nothing may be selected on it), and the pooling ablation
-{last, max, mean} x {causal, bidirectional} on SST-2 and SST-5.
+(configs/textcat.cfg's recipe over --textcat-epochs, model-last: SST-2 and Twitter-Fin are
+reported on the only labelled split beside train, so nothing may be selected on it), and the
+pooling ablation {last, max, mean} x {causal, bidirectional} on SST-2 and SST-5.
 
 A run writes RUNS/NAME (the pipelines), RUNS/NAME.log (the training console), and
 RUNS/NAME.scores.json (evaluation, wall times, the commands); a run whose scores exist is
@@ -70,7 +70,7 @@ class Experiment:
     dev: str = "dev"
     model: str = "model-best"
     overrides: dict[str, str] = field(default_factory=dict)
-    epochs: float | None = None  # NER: the schedule's length; None: --epochs
+    epochs: float | None = None  # the schedule's length; None: --epochs or --textcat-epochs
     seed: int = 0
 
     def train_command(self, args: argparse.Namespace, runs: Path) -> list[str]:
@@ -86,12 +86,15 @@ class Experiment:
         command += ["--output", str(runs / self.name), "--gpu-id", str(args.gpu_id)]
         return command + [arg for key, value in settings.items() for arg in (f"--{key}", value)]
 
-    def _ner_settings(self, args: argparse.Namespace) -> dict[str, str]:
-        """The recipe's schedule over whole epochs: 5 % warm-up, linear decay to the end."""
+    def _schedule(
+        self, args: argparse.Namespace, epochs: float, learn_rate: float
+    ) -> dict[str, str]:
+        """The recipe's schedule over whole epochs of the corpus: 5 % warm-up, linear decay to
+        the end, where training stops; dev scored every quarter epoch."""
         train = REPO_DIR / f"corpus/{self.corpus}/train.spacy"
         if train.is_file():
             steps_per_epoch = -(-count_docs(train) // BATCH_SIZE)
-            steps = round(steps_per_epoch * (self.epochs or args.epochs))
+            steps = round(steps_per_epoch * epochs)
             total, warmup = str(steps), str(max(1, steps // 20))
             quarter = str(max(1, steps_per_epoch // 4))
         else:  # --dry-run before `lsllama convert`: show where the counts go
@@ -99,21 +102,23 @@ class Experiment:
         settings = {
             "training.optimizer.learn_rate.total_steps": total,
             "training.optimizer.learn_rate.warmup_steps": warmup,
-            "training.optimizer.learn_rate.initial_rate": str(args.ner_learn_rate),
+            "training.optimizer.learn_rate.initial_rate": str(learn_rate),
             "training.eval_frequency": quarter,
-            "corpora.dev.limit": str(args.ner_dev_limit),
         }
         if not self.bidirectional:
             settings["components.llm.model.unmasked_layers"] = "none"
         return settings
 
+    def _ner_settings(self, args: argparse.Namespace) -> dict[str, str]:
+        return {
+            **self._schedule(args, self.epochs or args.epochs, args.ner_learn_rate),
+            "corpora.dev.limit": str(args.ner_dev_limit),
+        }
+
     def _textcat_settings(self, args: argparse.Namespace) -> dict[str, str]:
         return {
-            "components.llm.model.bidirectional": str(self.bidirectional).lower(),
-            "training.max_steps": str(args.textcat_steps),
-            "training.eval_frequency": str(args.eval_frequency),
+            **self._schedule(args, self.epochs or args.textcat_epochs, args.learn_rate),
             "corpora.dev.limit": str(args.dev_limit),
-            "training.optimizer.learn_rate": str(args.learn_rate),
         }
 
     def evaluate_command(self, args: argparse.Namespace, runs: Path) -> list[str]:
@@ -228,9 +233,10 @@ def tables(
         f"SmolLM2-135M (`{args.base_model}`), batches of 8. NER: configs/ner.cfg's recipe "
         f"(LoRA 12/32/0.1), AdamW {args.ner_learn_rate} with 5 % warm-up and linear decay over "
         f"{args.epochs:g} epochs, model-best on dev scored every quarter epoch; the ablation "
-        f"over {args.ablation_epochs:g} epochs. Classification: Adam at a constant "
-        f"{args.learn_rate}, {args.textcat_steps} steps (model-last), dev scored every "
-        f"{args.eval_frequency} steps on the first {args.dev_limit} dev texts. {args.threads} "
+        f"over {args.ablation_epochs:g} epochs. Classification: configs/textcat.cfg's recipe, "
+        f"AdamW {args.learn_rate} with 5 % warm-up and linear decay over {args.textcat_epochs:g} "
+        f"epoch(s) (model-last), dev scored every quarter epoch on the first {args.dev_limit} "
+        f"dev texts. {args.threads} "
         "thread(s) per run. Scores in %; train in minutes."
     )
     ablation = _ablation(experiments, results)
@@ -289,8 +295,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="CoNLL-2003 seeds")
     p.add_argument("--ner-learn-rate", type=float, default=3e-4)
     p.add_argument("--ner-dev-limit", type=int, default=0, help="NER dev sentences; 0 = all")
-    p.add_argument("--textcat-steps", type=int, default=300)
-    p.add_argument("--eval-frequency", type=int, default=100)
+    p.add_argument("--textcat-epochs", type=float, default=1.0, help="classification schedule")
     p.add_argument("--dev-limit", type=int, default=200)
     p.add_argument("--learn-rate", type=float, default=3e-4)
     p.add_argument("--jobs", type=int, default=2, help="runs side by side")

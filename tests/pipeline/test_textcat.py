@@ -25,9 +25,16 @@ OTHER = [
 ]
 
 
+# The recipe's top 10 of 30 layers (unmasked, adapted) become the tiny model's top one.
+TINY = {
+    "components.llm.model.unmasked_layers": "top 1",
+    "components.llm.model.lora.layers": "top 1",
+}
+
+
 def load_pipeline(base_model: Path, config: str = "textcat.cfg", **overrides) -> spacy.Language:
     """A pipeline from a shipped config, on a tiny base model."""
-    overrides = {"paths.base_model": str(base_model), **overrides}
+    overrides = {"paths.base_model": str(base_model), **TINY, **overrides}
     return spacy.util.load_model_from_config(
         spacy.util.load_config(CONFIGS / config, overrides=overrides), auto_fill=True
     )
@@ -69,7 +76,10 @@ def lora_b_weights(nlp: spacy.Language) -> list[numpy.ndarray]:
     "overrides",
     [
         {},
-        {"components.llm.model.bidirectional": False, "components.textcat.model.pooling": "last"},
+        {
+            "components.llm.model.unmasked_layers": "none",
+            "components.textcat.model.pooling": "last",
+        },
     ],
     ids=["unmasked-max", "causal-last"],
 )
@@ -168,3 +178,31 @@ def test_label_added_after_training_leaves_predictions_unchanged(tiny_model_dir)
         assert doc.cats["sports"] == pytest.approx(0.0, abs=1e-6)
         for label, score in old.items():
             assert doc.cats[label] == pytest.approx(score, abs=1e-6)
+
+
+@pytest.mark.parametrize("config", ["textcat.cfg", "textcat_multilabel.cfg"])
+def test_trains_with_spacy_train_on_the_recipe_schedule(tiny_model_dir, tmp_path, config):
+    """The shipped configs train through `spacy train`, stopping where the schedule ends."""
+    from spacy.cli.train import train as spacy_train
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    DocBin(
+        docs=[eg.reference for eg in examples(nlp, {"business": BUSINESS, "other": OTHER})]
+    ).to_disk(tmp_path / "train.spacy")
+    spacy_train(
+        CONFIGS / config,
+        tmp_path / "out",
+        overrides={
+            "paths.base_model": str(tiny_model_dir),
+            "paths.train": str(tmp_path / "train.spacy"),
+            "paths.dev": str(tmp_path / "train.spacy"),
+            "training.optimizer.learn_rate.total_steps": 3,
+            "training.optimizer.learn_rate.warmup_steps": 1,
+            "training.eval_frequency": 1,
+            **TINY,
+        },
+    )
+    trained = spacy.load(tmp_path / "out" / "model-last")
+    assert trained.config.interpolate()["training"]["max_steps"] == 3
+    assert set(trained("Shares of Apple rose.").cats) == {"business", "other"}
