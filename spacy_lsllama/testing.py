@@ -8,7 +8,9 @@ from typing import Any
 
 import spacy
 import torch
+from spacy.cli.train import train as spacy_train
 from spacy.pipeline import EntityRuler, TextCategorizer, TrainablePipe
+from spacy.tokens import Doc, DocBin
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModel, LlamaConfig, MistralConfig, Qwen2Config
 from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
@@ -242,3 +244,19 @@ def default_sigint() -> None:
     when the tests run as a background job (a shell starts those with SIGINT ignored, which
     Python then keeps)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def train_shipped_config(
+    config: str | Path, docs: list[Doc], base_model: Path, out: Path, **overrides: Any
+) -> spacy.language.Language:
+    """`spacy train` of a shipped config on `docs` (train and dev alike): its model-last."""
+    data = out / "data.spacy"
+    out.mkdir(parents=True, exist_ok=True)
+    DocBin(docs=docs).to_disk(data)
+    settings = {
+        "paths.base_model": str(base_model),
+        "paths.train": str(data),
+        "paths.dev": str(data),
+    }
+    spacy_train(config, out / "training", overrides={**settings, **overrides})
+    return spacy.load(out / "training" / "model-last")

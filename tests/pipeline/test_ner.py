@@ -5,10 +5,10 @@ import random
 import numpy
 import pytest
 import spacy
-from spacy.tokens import DocBin
 from spacy.training import Example
 
 from spacy_lsllama.layers.transformer_model import get_settings
+from spacy_lsllama.testing import train_shipped_config
 
 NER_CONFIG = """
 [nlp]
@@ -156,23 +156,8 @@ CAUSAL = {
 @pytest.mark.parametrize("config", sorted(CAUSAL))
 def test_trains_with_spacy_train_from_a_config(tiny_model_dir, tmp_path, config):
     """The shipped configs train end to end through `spacy train`, causal override too."""
-    from spacy.cli.train import train as spacy_train
-
-    nlp = spacy.blank("en")
-    db = DocBin(docs=[eg.reference for eg in generated_examples(nlp, n=8)])
-    db.to_disk(tmp_path / "train.spacy")
-    spacy_train(
-        config,
-        tmp_path / "out",
-        overrides={
-            "paths.base_model": str(tiny_model_dir),
-            "paths.train": str(tmp_path / "train.spacy"),
-            "paths.dev": str(tmp_path / "train.spacy"),
-            "training.max_steps": 4,
-            "training.eval_frequency": 2,
-            **CAUSAL[config],
-        },
-    )
-    loaded = spacy.load(tmp_path / "out" / "model-last")
+    docs = [eg.reference for eg in generated_examples(spacy.blank("en"), n=8)]
+    overrides = {"training.max_steps": 4, "training.eval_frequency": 2, **CAUSAL[config]}
+    loaded = train_shipped_config(config, docs, tiny_model_dir, tmp_path, **overrides)
     assert loaded.pipe_names == ["llm", "ner"]
     assert get_settings(loaded.get_pipe("llm").model).unmasked_spec == "none"

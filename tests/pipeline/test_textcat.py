@@ -8,6 +8,7 @@ import spacy
 from spacy.training import Example
 
 from spacy_lsllama.layers.transformer_model import get_encoder
+from spacy_lsllama.testing import train_shipped_config
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 BUSINESS = [
@@ -183,26 +184,16 @@ def test_label_added_after_training_leaves_predictions_unchanged(tiny_model_dir)
 @pytest.mark.parametrize("config", ["textcat.cfg", "textcat_multilabel.cfg"])
 def test_trains_with_spacy_train_on_the_recipe_schedule(tiny_model_dir, tmp_path, config):
     """The shipped configs train through `spacy train`, stopping where the schedule ends."""
-    from spacy.cli.train import train as spacy_train
-    from spacy.tokens import DocBin
-
-    nlp = spacy.blank("en")
-    DocBin(
-        docs=[eg.reference for eg in examples(nlp, {"business": BUSINESS, "other": OTHER})]
-    ).to_disk(tmp_path / "train.spacy")
-    spacy_train(
-        CONFIGS / config,
-        tmp_path / "out",
-        overrides={
-            "paths.base_model": str(tiny_model_dir),
-            "paths.train": str(tmp_path / "train.spacy"),
-            "paths.dev": str(tmp_path / "train.spacy"),
-            "training.optimizer.learn_rate.total_steps": 3,
-            "training.optimizer.learn_rate.warmup_steps": 1,
-            "training.eval_frequency": 1,
-            **TINY,
-        },
+    docs = [
+        eg.reference for eg in examples(spacy.blank("en"), {"business": BUSINESS, "other": OTHER})
+    ]
+    schedule = {
+        "training.optimizer.learn_rate.total_steps": 3,
+        "training.optimizer.learn_rate.warmup_steps": 1,
+        "training.eval_frequency": 1,
+    }
+    trained = train_shipped_config(
+        CONFIGS / config, docs, tiny_model_dir, tmp_path, **schedule, **TINY
     )
-    trained = spacy.load(tmp_path / "out" / "model-last")
     assert trained.config.interpolate()["training"]["max_steps"] == 3
     assert set(trained("Shares of Apple rose.").cats) == {"business", "other"}
