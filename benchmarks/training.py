@@ -13,9 +13,12 @@ its own), timed alternately block by block so that a host's drift hits all of th
 
 Every method first runs one untimed pass over all its batches (the first epoch, which fills
 the cache); the timed steps cycle over the same batches again, as every later epoch does.
-The first pass's time per step is reported too.
+The first pass's time per step is reported too. --profile METHOD instead runs cProfile over
+one method's later-epoch steps and writes where they go, by own time
+(training_profile_METHOD.txt).
 
     python benchmarks/training.py --base-model models/smollm2-135m [--steps 16] [--quick]
+    python benchmarks/training.py --base-model models/smollm2-135m --profile cached
 """
 
 from __future__ import annotations
@@ -198,20 +201,25 @@ def stepper(method: str, base: Path, batches: Sequence[Sequence[Sentence]]):
 # Worker (one method, one process) ------------------------------------------------------------
 
 
+def method_steps(args: argparse.Namespace, method: str) -> tuple[Callable[[int], float], int]:
+    """A method's training step over --steps batches of 8 sentences, and the batch count."""
+    set_threads(args.threads)
+    sentences = load_sentences(CONLL_TRAIN, args.steps * 8, block=None)
+    batches = list(chunks(sentences, 8))
+    return stepper(method, args.base_model, batches), len(batches)
+
+
 def worker(args: argparse.Namespace) -> None:
     """One method in its own process: set up, run the first pass, then answer the driver.
 
     Each line the driver sends asks for a block of `block` timed steps (cycling over the
     batches); the reply is one JSON line. An empty line ends the worker with its peak RSS.
     """
-    set_threads(args.threads)
-    sentences = load_sentences(CONLL_TRAIN, args.steps * 8, block=None)
-    batches = list(chunks(sentences, 8))
-    step = stepper(args.worker, args.base_model, batches)
+    step, n_batches = method_steps(args, args.worker)
     setup_rss = rss_mb()
     start = time.perf_counter()
-    losses = [step(i) for i in range(len(batches))]
-    first_pass = (time.perf_counter() - start) / len(batches)
+    losses = [step(i) for i in range(n_batches)]
+    first_pass = (time.perf_counter() - start) / n_batches
     reply({"rss_after_setup_mb": setup_rss, "first_pass_s_per_step": first_pass})
     done = 0
     while sys.stdin.readline().strip():
@@ -219,7 +227,7 @@ def worker(args: argparse.Namespace) -> None:
         with RssSampler() as sampler:
             for _ in range(args.block):
                 start = time.perf_counter()
-                losses.append(step(done % len(batches)))
+                losses.append(step(done % n_batches))
                 seconds.append(time.perf_counter() - start)
                 done += 1
         reply({"seconds": seconds, "rss_peak_mb": sampler.peak})
@@ -372,6 +380,31 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def profile(args: argparse.Namespace) -> Path:
+    """cProfile of one method's steps after its first pass, the top functions by own time."""
+    import cProfile
+    import io
+    import pstats
+
+    step, n_batches = method_steps(args, args.profile)
+    for i in range(n_batches):
+        step(i)
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.runcall(lambda: [step(i) for i in range(n_batches)])
+    seconds = (time.perf_counter() - start) / n_batches
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(30)
+    out = results_dir(args.out, args.quick) / f"training_profile_{args.profile}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        f"{args.profile}: {seconds:.3f} s/step under cProfile over {n_batches} later-epoch "
+        f"steps, {args.threads} torch thread(s), base {args.base_model}\n{text.getvalue()}"
+    )
+    log(f"training: {args.profile} profiled at {seconds:.2f} s/step: {out}")
+    return out
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     result = measure(args)
     out = results_dir(args.out, args.quick)
@@ -385,6 +418,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=16, help="batches of 8 sentences per method")
     p.add_argument("--block", type=int, default=4, help="timed steps per block")
     p.add_argument("--rounds", type=int, default=4, help="timed blocks per method")
+    p.add_argument("--profile", choices=METHODS, help="profile one method's steps instead")
     p.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     return p
 
@@ -404,6 +438,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     require_bench_extra()
     with tempfile.TemporaryDirectory() as tmp:
         args.base_model = base_model_or_tiny(args.base_model, args.quick, tmp)
+        if args.profile:
+            profile(args)
+            return None
         return run(args)
 
 

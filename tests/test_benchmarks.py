@@ -47,3 +47,18 @@ def test_the_help_needs_no_bench_extra():
         timeout=120,
     )
     assert result.returncode == 0 and "--quick" in result.stdout
+
+
+def test_training_profile_says_where_a_cached_step_goes(tmp_path):
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "training.py"), "--quick"]
+        + ["--profile", "cached", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    report = (out / "training_profile_cached.txt").read_text()
+    assert report.startswith("cached: ") and "s/step under cProfile over 4 later-epoch" in report
+    assert "tottime" in report and "spacy_lsllama" in report
