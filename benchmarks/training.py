@@ -1,11 +1,14 @@
 """Training step time and peak memory: the recipe's cached top layers vs full depth vs HF.
 
-Three ways to train LS-unLLaMA NER with LoRA r=12 on the same batches of 8 CoNLL-2003
+Five ways to train LS-unLLaMA NER with LoRA r=12 on the same batches of 8 CoNLL-2003
 training sentences, with the same torch threads, each in its own process (its peak RSS is
 its own), timed alternately block by block so that a host's drift hits all of them alike:
 
   cached:    configs/ner.cfg as shipped: the top 10 layers unmasked with LoRA on all seven
              projections, the lower 20 frozen and served by the frozen-prefix cache.
+  cached-qkvo: the same with LoRA on q/k/v/o only, full depth's targets: what the cache and
+             the split of layers save, without the MLP adapters' extra work.
+  cached-nodrop: the recipe with LoRA's input dropout off: what that dropout costs.
   full:      the same config at full depth (every layer unmasked with LoRA on q/k/v/o, no
              cache): what every earlier release trained.
   reference: LlamaForTokenClassification + peft LoRA at full depth, 4D padding mask, AdamW,
@@ -61,15 +64,24 @@ from common import (
     write_results,
 )
 
-METHODS = ("cached", "full", "reference")
+METHODS = ("cached", "cached-qkvo", "cached-nodrop", "full", "reference")
 LEARN_RATE = 3e-4
 DROPOUT = 0.1
-# configs/ner.cfg at full depth: every layer unmasked and adapted (q/k/v/o), no cache.
-FULL_DEPTH = {
-    "components.llm.model.unmasked_layers": "all",
-    "components.llm.model.prefix_cache_mb": 0,
-    "components.llm.model.lora.layers": "all",
-    "components.llm.model.lora.target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+ATTENTION_ONLY = {
+    "components.llm.model.lora.target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]
+}
+# configs/ner.cfg overrides per method; full depth: every layer unmasked and adapted
+# (q/k/v/o), no cache.
+OVERRIDES: dict[str, dict[str, Any]] = {
+    "cached": {},
+    "cached-qkvo": ATTENTION_ONLY,
+    "cached-nodrop": {"components.llm.model.lora.dropout": 0.0},
+    "full": {
+        "components.llm.model.unmasked_layers": "all",
+        "components.llm.model.prefix_cache_mb": 0,
+        "components.llm.model.lora.layers": "all",
+        **ATTENTION_ONLY,
+    },
 }
 
 
@@ -195,7 +207,7 @@ def reference_stepper(base: Path, batches: Sequence[Sequence[Sentence]]) -> Call
 def stepper(method: str, base: Path, batches: Sequence[Sequence[Sentence]]):
     if method == "reference":
         return reference_stepper(base, batches)
-    return lsllama_stepper(base, batches, FULL_DEPTH if method == "full" else {})
+    return lsllama_stepper(base, batches, OVERRIDES[method])
 
 
 # Worker (one method, one process) ------------------------------------------------------------
@@ -327,7 +339,9 @@ def report(result: dict[str, Any]) -> str:
         "per method, methods alternating block by block, each in its own process.\n\n"
         f"{table}\n\n"
         f"**cached/full step time = {_x(r['cached_vs_full'])}** (target ≤ 0.35×; "
-        f"first pass {_x(r['cached_first_pass_vs_full'])}), "
+        f"first pass {_x(r['cached_first_pass_vs_full'])}; with LoRA on q/k/v/o only "
+        f"{_x(r['cached-qkvo_vs_full'])}, "
+        f"without LoRA's dropout {_x(r['cached-nodrop_vs_full'])}), "
         f"**full/reference step time = {_x(r['step_time'])}** (target ≤ 1×), "
         f"**process peak RSS full/reference = {_x(r['peak_rss_process'])}**, "
         f"cached/full = {_x(r['cached_peak_rss_vs_full'])}.\n"
@@ -367,7 +381,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
     cached, full, ref = result["cached"], result["full"], result["reference"]
     result["ratios"] = {
-        "cached_vs_full": ratio(cached.get("seconds_per_step"), full.get("seconds_per_step")),
+        **{
+            f"{method}_vs_full": ratio(
+                result[method].get("seconds_per_step"), full.get("seconds_per_step")
+            )
+            for method in ("cached", "cached-qkvo", "cached-nodrop")
+        },
         "cached_first_pass_vs_full": ratio(
             cached.get("first_pass_s_per_step"), full.get("seconds_per_step")
         ),
