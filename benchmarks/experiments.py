@@ -11,7 +11,9 @@ reported on the only labelled split beside train, so nothing may be selected on 
 pooling ablation {last, max, mean} x {causal, bidirectional} on SST-2 and SST-5.
 
 A run writes RUNS/NAME (the pipelines), RUNS/NAME.log (the training console), and
-RUNS/NAME.scores.json (evaluation, wall times, the commands); a run whose scores exist is
+RUNS/NAME.scores.json (evaluation, wall times, the commands); scores are taken in float32,
+the dtype of training (--eval-dtype), so a CPU with AMX, where a loaded pipeline predicts in
+bfloat16, scores as any other host; a run whose scores exist is
 skipped, so an interrupted call resumes and a finished one only redraws the tables
 (experiments.json/.md, and accuracy.* with the dev-F1 plot of the CoNLL-2003 pair).
 
@@ -125,7 +127,7 @@ class Experiment:
         return [sys.executable, "-m", "spacy_lsllama.cli", "evaluate",
                 str(runs / self.name / self.model), f"corpus/{self.corpus}/{self.split}.spacy",
                 "--output", str(runs / f"{self.name}.eval.json"),
-                "--gpu-id", str(args.gpu_id)]  # fmt: skip
+                "--gpu-id", str(args.gpu_id), "--dtype", args.eval_dtype]  # fmt: skip
 
 
 @cache
@@ -301,6 +303,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="runs side by side")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--gpu-id", type=int, default=-1, help="GPU for training and scoring")
+    p.add_argument("--eval-dtype", default="float32", help="encoder dtype when scoring: as trained")
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
     p.add_argument("--dry-run", action="store_true", help="print the commands only")
     return p

@@ -1,0 +1,50 @@
+"""Loading a trained pipeline with the dtype its encoders run in chosen by the caller.
+
+`dtype = "auto"` predicts in bfloat16 on a CPU with AMX (`nn/precision.py`), while training
+runs and scores dev in float32: on such a host a reloaded model's scores differ slightly from
+the dev scores `spacy train` logged for it. Loading with `dtype="float32"` reproduces them.
+"""
+
+from enum import Enum
+from pathlib import Path
+
+from spacy import util
+from spacy.language import Language
+
+TRANSFORMER_FACTORY = "lsllama_transformer"
+
+
+class EncoderDtype(str, Enum):
+    """What a loaded pipeline's encoders run in; `auto` keeps each one's saved setting."""
+
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+def load_pipeline(name: str | Path, *, dtype: EncoderDtype = EncoderDtype.auto) -> Language:
+    """`spacy.load`, with every `lsllama_transformer`'s `dtype` set to `dtype` unless auto."""
+    if dtype == EncoderDtype.auto:
+        return util.load_model(name)
+    config = util.load_config(pipeline_path(name) / "config.cfg")
+    names = [
+        name
+        for name, component in config["components"].items()
+        if component.get("factory") == TRANSFORMER_FACTORY
+    ]
+    overrides = {f"components.{name}.model.dtype": dtype.value for name in names}
+    return util.load_model(name, config=overrides)
+
+
+def pipeline_path(name: str | Path) -> Path:
+    """The directory holding a pipeline's config.cfg: the path given, or the data directory
+    of an installed pipeline package (as spaCy's `load_model_from_init_py` finds it)."""
+    path = Path(name)
+    if path.is_dir():
+        return path
+    if not util.is_package(str(name)):
+        raise OSError(f"Can't find pipeline '{name}': neither a directory nor a package.")
+    package = util.get_package_path(str(name))
+    meta = util.get_model_meta(package)
+    return package / f"{meta['lang']}_{meta['name']}-{meta['version']}"
