@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for a newcomer: install spacy-lsllama into .venv and run the `demo` workflow
 # (prepare SmolLM2-135M, convert CoNLL-2003, train briefly on the CPU, evaluate on the
-# CoNLL-2003 test set, tag corpus/sample.jsonl). It took 13 min 49 s on a 2-core host, the
+# CoNLL-2003 test set, tag corpus/sample.jsonl). It took 9 min 53 s on a 2-core host, the
 # install included (docs/results.md).
 #
 #   bash scripts/quickstart.sh
