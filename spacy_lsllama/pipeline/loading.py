@@ -28,12 +28,12 @@ def load_pipeline(name: str | Path, *, dtype: EncoderDtype = EncoderDtype.auto) 
     if dtype == EncoderDtype.auto:
         return util.load_model(name)
     config = util.load_config(pipeline_path(name) / "config.cfg")
-    names = [
-        name
-        for name, component in config["components"].items()
-        if component.get("factory") == TRANSFORMER_FACTORY
+    encoders = [
+        component
+        for component, settings in config["components"].items()
+        if settings.get("factory") == TRANSFORMER_FACTORY
     ]
-    overrides = {f"components.{name}.model.dtype": dtype.value for name in names}
+    overrides = {f"components.{component}.model.dtype": dtype.value for component in encoders}
     return util.load_model(name, config=overrides)
 
 
