@@ -303,7 +303,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="runs side by side")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--gpu-id", type=int, default=-1, help="GPU for training and scoring")
-    p.add_argument("--eval-dtype", default="float32", help="encoder dtype when scoring: as trained")
+    p.add_argument(
+        "--eval-dtype",
+        default="float32",
+        # lsllama evaluate --dtype's values, checked here so a typo fails before training
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="encoder dtype when scoring: as trained",
+    )
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
     p.add_argument("--dry-run", action="store_true", help="print the commands only")
     return p

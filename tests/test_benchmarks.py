@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from spacy_lsllama.pipeline.loading import EncoderDtype
+
 ROOT = Path(__file__).resolve().parents[1]
 # Run a benchmark script as `python SCRIPT ARGS...` would, with some modules uninstallable.
 WITHOUT = """
@@ -62,3 +64,15 @@ def test_training_profile_says_where_a_cached_step_goes(tmp_path):
     report = (out / "training_profile_cached.txt").read_text()
     assert report.startswith("cached: ") and "s/step under cProfile over 4 later-epoch" in report
     assert "tottime" in report and "spacy_lsllama" in report
+
+
+def test_experiments_score_only_in_dtypes_lsllama_evaluate_accepts():
+    """The driver checks --eval-dtype before training; its choices are evaluate's."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "experiments.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    choices = "{" + ",".join(dtype.value for dtype in EncoderDtype) + "}"
+    assert result.returncode == 0 and f"--eval-dtype {choices}" in result.stdout

@@ -11,7 +11,7 @@ from pathlib import Path
 from spacy import util
 from spacy.language import Language
 
-TRANSFORMER_FACTORY = "lsllama_transformer"
+from .transformer import FACTORY
 
 
 class EncoderDtype(str, Enum):
@@ -31,7 +31,7 @@ def load_pipeline(name: str | Path, *, dtype: EncoderDtype = EncoderDtype.auto) 
     encoders = [
         component
         for component, settings in config["components"].items()
-        if settings.get("factory") == TRANSFORMER_FACTORY
+        if settings.get("factory") == FACTORY
     ]
     overrides = {f"components.{component}.model.dtype": dtype.value for component in encoders}
     return util.load_model(name, config=overrides)

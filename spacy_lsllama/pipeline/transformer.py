@@ -47,10 +47,11 @@ target_modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
 layers = "all"
 """
 DEFAULT_CONFIG = util.load_config_from_str(DEFAULT_CONFIG_STR)
+FACTORY = "lsllama_transformer"
 
 
 @Language.factory(
-    "lsllama_transformer",
+    FACTORY,
     default_config={
         "model": DEFAULT_CONFIG["model"],
         "set_extra_annotations": {
