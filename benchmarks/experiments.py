@@ -14,7 +14,8 @@ A run writes RUNS/NAME (the pipelines), RUNS/NAME.log (the training console), an
 RUNS/NAME.scores.json (evaluation, wall times, the commands); scores are taken in float32,
 the dtype of training (--eval-dtype), so a CPU with AMX, where a loaded pipeline predicts in
 bfloat16, scores as any other host; a run whose scores exist is
-skipped, so an interrupted call resumes and a finished one only redraws the tables
+skipped, and a run stopped midway is continued from its last save (`lsllama resume`), so an
+interrupted call resumes and a finished one only redraws the tables
 (experiments.json/.md, and accuracy.* with the dev-F1 plot of the CoNLL-2003 pair).
 
     lsllama convert conll2003 corpus/conll2003 --data-dir ../shared/datasets   # and the others
@@ -40,6 +41,8 @@ from typing import Any
 
 import accuracy
 from common import REPO_DIR, RESULTS_DIR, log, markdown_table, write_results
+
+from spacy_lsllama.training.resume import ResumeError, RunState, find_state
 
 NER_CORPORA = {"conll2003": "test", "wnut17": "test"}
 TEXTCAT_CORPORA = {"sst2": "glue_dev", "sst5": "test", "twitter_fin": "dev", "ag_news": "test"}
@@ -123,6 +126,11 @@ class Experiment:
             "corpora.dev.limit": str(args.dev_limit),
         }
 
+    def resume_command(self, args: argparse.Namespace, runs: Path) -> list[str]:
+        """`lsllama resume` of a stopped run: its own config, continued where it was saved."""
+        return [sys.executable, "-m", "spacy_lsllama.cli", "resume", str(runs / self.name),
+                "--gpu-id", str(args.gpu_id)]  # fmt: skip
+
     def evaluate_command(self, args: argparse.Namespace, runs: Path) -> list[str]:
         return [sys.executable, "-m", "spacy_lsllama.cli", "evaluate",
                 str(runs / self.name / self.model), f"corpus/{self.corpus}/{self.split}.spacy",
@@ -175,37 +183,79 @@ def grid(seeds: list[int], ablation_epochs: float) -> list[Experiment]:
 
 
 def run_one(experiment: Experiment, args: argparse.Namespace, runs: Path) -> dict[str, Any]:
-    """Train and evaluate one experiment (one thread each), unless its scores exist."""
+    """Train and evaluate one experiment (one thread each), unless its scores exist.
+
+    A run stopped after its first evaluation is continued with `lsllama resume` (logged to
+    NAME.resume-STEPS.log), not started again; its training time is the stopped run's, as
+    its pipelines record it, plus the continuation's."""
     scores_path = runs / f"{experiment.name}.scores.json"
     if scores_path.is_file():
         return json.loads(scores_path.read_text())
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-    commands = [experiment.train_command(args, runs), experiment.evaluate_command(args, runs)]
-    seconds = []
-    for command, log_name in zip(commands, (".log", ".eval.log")):
-        log(f"{experiment.name}: {' '.join(command[1:5])} ...")
-        start = time.perf_counter()
-        with open(runs / f"{experiment.name}{log_name}", "w") as out:
-            done = subprocess.run(command, cwd=REPO_DIR, env=env, stdout=out, stderr=out)
-        if done.returncode != 0:
-            log(f"{experiment.name} failed: see {out.name}")
-            return {"error": f"exit {done.returncode}, see {out.name}"}
-        seconds.append(time.perf_counter() - start)
-    scores = json.loads((runs / f"{experiment.name}.eval.json").read_text())
-    result = {"scores": scores, "train_seconds": seconds[0], "eval_seconds": seconds[1],
-              "threads": args.threads, "commands": commands}  # fmt: skip
+    name, stopped = experiment.name, stopped_run(runs / experiment.name)
+    commands = [experiment.train_command(args, runs)]
+    result: dict[str, Any] = {"threads": args.threads}
+    if stopped is None:
+        train_seconds = run_logged(commands[0], runs / f"{name}.log", env)
+    else:
+        result["resumed_at_step"] = stopped.progress.steps
+        train_seconds = 0.0
+        if not stopped.finished:  # else: trained to the end, stopped before it was scored
+            commands.append(experiment.resume_command(args, runs))
+            log_path = runs / f"{name}.resume-{stopped.progress.steps}.log"
+            train_seconds = run_logged(commands[-1], log_path, env)
+        train_seconds = None if train_seconds is None else stopped.progress.seconds + train_seconds
+    if train_seconds is None:
+        return {"error": f"training failed: see the logs of {runs / name}"}
+    commands.append(experiment.evaluate_command(args, runs))
+    eval_seconds = run_logged(commands[-1], runs / f"{name}.eval.log", env)
+    if eval_seconds is None:
+        return {"error": f"evaluation failed: see {runs / name}.eval.log"}
+    scores = json.loads((runs / f"{name}.eval.json").read_text())
+    result.update(scores=scores, train_seconds=train_seconds, eval_seconds=eval_seconds,
+                  commands=commands)  # fmt: skip
     scores_path.write_text(json.dumps(result, indent=2))
     return result
 
 
+def run_logged(command: list[str], log_path: Path, env: dict[str, str]) -> float | None:
+    """Run ``command`` with its output in ``log_path``: its seconds, or None if it failed."""
+    log(f"{log_path.name}: {' '.join(command[1:5])} ...")
+    start = time.perf_counter()
+    with open(log_path, "w") as out:
+        done = subprocess.run(command, cwd=REPO_DIR, env=env, stdout=out, stderr=out)
+    if done.returncode != 0:
+        log(f"failed: see {log_path}")
+        return None
+    return time.perf_counter() - start
+
+
+def stopped_run(run_dir: Path) -> RunState | None:
+    """The saved state of a run that did not write its scores, if it saved one."""
+    try:
+        return find_state(run_dir)
+    except ResumeError:
+        return None
+
+
 def dev_curve(runs: Path, name: str) -> list[tuple[int, float]]:
-    """(step, dev score in %) from the training log: ENTS_F for NER, CATS_MICRO_F otherwise."""
-    log_path = runs / f"{name}.log"
-    if not log_path.is_file():
-        return []
-    _, rows = accuracy.parse_log(log_path.read_text(errors="replace"))
-    column = next((c for c in ("ENTS_F", "CATS_MICRO_F") if rows and c in rows[0]), None)
-    return [(int(row["#"]), row[column]) for row in rows] if column else []
+    """(step, dev score in %) from the training logs: ENTS_F for NER, CATS_MICRO_F otherwise.
+
+    A continuation's log (NAME.resume-STEPS.log) counts its steps from STEPS; the stopped
+    run's evaluations after that save were lost with it."""
+    logs = [(0, runs / f"{name}.log")] + sorted(
+        (int(path.name.rsplit("-", 1)[1].split(".")[0]), path)
+        for path in runs.glob(f"{name}.resume-*.log")
+    )
+    curve: list[tuple[int, float]] = []
+    for (start, path), (end, _) in zip(logs, [*logs[1:], (None, None)]):
+        if not path.is_file():
+            continue
+        _, rows = accuracy.parse_log(path.read_text(errors="replace"))
+        column = next((c for c in ("ENTS_F", "CATS_MICRO_F") if rows and c in rows[0]), None)
+        steps = [(start + int(row["#"]), row[column]) for row in rows] if column else []
+        curve += [(step, score) for step, score in steps if end is None or step < end]
+    return curve
 
 
 def tables(

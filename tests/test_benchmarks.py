@@ -76,3 +76,23 @@ def test_experiments_score_only_in_dtypes_lsllama_evaluate_accepts():
     )
     choices = "{" + ",".join(dtype.value for dtype in EncoderDtype) + "}"
     assert result.returncode == 0 and f"--eval-dtype {choices}" in result.stdout
+
+
+LOG = """E    #       LOSS LLM  LOSS NER  ENTS_F  ENTS_P  ENTS_R  SCORE
+---  ------  --------  --------  ------  ------  ------  ------
+{rows}
+"""
+
+
+def test_experiments_dev_curve_runs_on_across_a_resume(tmp_path, monkeypatch):
+    """A continuation's evaluations count from the steps it resumed at; the stopped run's
+    evaluations after that save belong to weights that were lost."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    experiments = pytest.importorskip("experiments")
+    rows = [(0, 1.0), (100, 50.0), (200, 60.0)]
+    row = "  0  {step:>6}  1.00  1.00  {f:.2f}  1.00  1.00  0.50"
+    for name, table in (("run.log", rows), ("run.resume-101.log", rows[:2])):
+        lines = "\n".join(row.format(step=step, f=f) for step, f in table)
+        (tmp_path / name).write_text(LOG.format(rows=lines))
+    curve = experiments.dev_curve(tmp_path, "run")
+    assert curve == [(0, 1.0), (100, 50.0), (101, 1.0), (201, 50.0)]

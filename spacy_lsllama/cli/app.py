@@ -23,6 +23,11 @@ COMMANDS = {
         "Convert a named benchmark set (train/dev/test) or one file into `.spacy` DocBins.",
     ),
     "evaluate": ("evaluate", "evaluate", "Score a pipeline on gold data, with words per second."),
+    "resume": (
+        "resume",
+        "resume",
+        "Continue a stopped `spacy train` run from its last save, in the same directory.",
+    ),
     "tag": (
         "tag",
         "tag",

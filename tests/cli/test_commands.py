@@ -1,4 +1,4 @@
-"""`lsllama convert`, `evaluate` and `base-model` through Typer's CliRunner."""
+"""`lsllama convert`, `evaluate`, `base-model` and `resume` through Typer's CliRunner."""
 
 import json
 
@@ -133,8 +133,16 @@ def test_base_model_unknown_source_is_a_clear_error(tmp_path):
     assert result.exit_code == 1 and "GGUF file not found" in result.output
 
 
+def test_resume_of_a_run_that_never_saved_is_a_one_line_error(tmp_path):
+    (tmp_path / "run").mkdir()
+    result = runner.invoke(app, ["resume", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: {tmp_path / 'run'}: no saved pipeline yet")
+
+
 def test_every_command_help_shows_an_example():
-    for command in ("tag", "convert", "evaluate", "base-model"):
+    for command in ("tag", "convert", "evaluate", "base-model", "resume"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output
 
