@@ -34,6 +34,9 @@ COMMANDS = {
         "Add the entities and categories a pipeline predicts to every record of a JSONL file.",
     ),
 }
+# Commands that take config overrides as extra options, as `spacy train` does
+# (`--components.ner.decoding greedy`).
+TAKES_OVERRIDES = {"evaluate"}
 SETTINGS: dict[str, Any] = {
     "add_completion": False,
     "rich_markup_mode": "markdown",
@@ -84,7 +87,8 @@ def load_command(name: str) -> click.Command:
     """The real click command ``name``, built by Typer from its function."""
     module, function, _ = COMMANDS[name]
     sub = typer.Typer(**SETTINGS)
-    sub.command(name, cls=Command)(
+    extra = {"allow_extra_args": True, "ignore_unknown_options": True}
+    sub.command(name, cls=Command, context_settings=extra if name in TAKES_OVERRIDES else None)(
         getattr(importlib.import_module(f".{module}", __package__), function)
     )
     command = typer.main.get_command(sub)

@@ -5,20 +5,24 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import spacy
 import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from spacy.cli._util import parse_config_overrides
 from spacy.language import Language
 from spacy.scorer import Scorer
 from spacy.training import Corpus, Example
+from thinc.api import ConfigValidationError
 
 from ..pipeline.loading import EncoderDtype, load_pipeline
 from ..pipeline.transformer import encoder_dtypes
 
 
 def evaluate(
+    ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="Pipeline package name or path.")],
     data: Annotated[Path, typer.Argument(help="Gold `.spacy` file.")],
     output: Annotated[Path | None, typer.Option(help="Write the scores as JSON here.")] = None,
@@ -39,6 +43,8 @@ def evaluate(
     scores (conlleval rules) for `lsllama_ner`, and each text classifier's scorer at the
     component's own `threshold`. On a host where `auto` predicts in bfloat16, `--dtype
     float32` gives the dev scores `spacy train` logged; the scores record the dtype used.
+    Further `--section.key value` options override the pipeline's config, as in `spacy
+    train` (e.g. `--components.ner.decoding greedy`).
 
     Example:
 
@@ -47,8 +53,20 @@ def evaluate(
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     try:
-        nlp = load_pipeline(model, dtype=dtype)
+        overrides = parse_config_overrides(ctx.args)
+    except click.UsageError as err:  # spaCy's parser raises the click it depends on
+        typer.echo(f"error: {err.format_message()}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        nlp = load_pipeline(model, dtype=dtype, overrides=overrides)
         examples = list(Corpus(data)(nlp))
+    except ConfigValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(map(str, error.get('loc', [])))}: {error.get('msg')}"
+            for error in err.errors
+        )
+        typer.echo(f"error: {model}: {err.title}: {problems}", err=True)
+        raise typer.Exit(1) from None
     except (OSError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None

@@ -7,6 +7,7 @@ the dev scores `spacy train` logged for it. Loading with `dtype="float32"` repro
 
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from spacy import util
 from spacy.language import Language
@@ -23,17 +24,20 @@ class EncoderDtype(str, Enum):
     float16 = "float16"
 
 
-def load_pipeline(name: str | Path, *, dtype: EncoderDtype = EncoderDtype.auto) -> Language:
-    """`spacy.load`, with every `lsllama_transformer`'s `dtype` set to `dtype` unless auto."""
-    if dtype == EncoderDtype.auto:
-        return util.load_model(name)
-    config = util.load_config(pipeline_path(name) / "config.cfg")
-    encoders = [
-        component
-        for component, settings in config["components"].items()
-        if settings.get("factory") == FACTORY
-    ]
-    overrides = {f"components.{component}.model.dtype": dtype.value for component in encoders}
+def load_pipeline(
+    name: str | Path,
+    *,
+    dtype: EncoderDtype = EncoderDtype.auto,
+    overrides: dict[str, Any] | None = None,
+) -> Language:
+    """`spacy.load`, with every `lsllama_transformer`'s `dtype` set to `dtype` unless auto,
+    and the config's dotted `overrides` (`{"components.ner.decoding": "greedy"}`) applied."""
+    overrides = dict(overrides or {})
+    if dtype != EncoderDtype.auto:
+        config = util.load_config(pipeline_path(name) / "config.cfg")
+        for component, settings in config["components"].items():
+            if settings.get("factory") == FACTORY:
+                overrides[f"components.{component}.model.dtype"] = dtype.value
     return util.load_model(name, config=overrides)
 
 

@@ -2,7 +2,8 @@
 
 Every token's vector from the shared encoder goes through dropout and a linear softmax head
 (the paper's token classification); training is cross-entropy on BIO or BILUO tags, and
-prediction is constrained Viterbi decoding, so the spans are always valid.
+prediction is constrained Viterbi decoding, so the spans are always valid (or, for comparison,
+each token's most probable tag: `decoding = "greedy"`).
 """
 
 from collections.abc import Callable, Iterable
@@ -47,6 +48,7 @@ upstream = "*"
 @layers = "reduce_mean.v1"
 """
 DEFAULT_MODEL = util.load_config_from_str(DEFAULT_MODEL_STR)["model"]
+DECODINGS = ("viterbi", "greedy")
 
 
 @Language.factory(
@@ -57,6 +59,7 @@ DEFAULT_MODEL = util.load_config_from_str(DEFAULT_MODEL_STR)["model"]
         "scheme": "BIO",
         "spans_key": None,
         "score_extension": "lsllama_score",
+        "decoding": "viterbi",
         "scorer": {"@scorers": "spacy-lsllama.seqeval_ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -68,6 +71,7 @@ def make_lsllama_ner(
     scheme: str,
     spans_key: str | None,
     score_extension: str | None,
+    decoding: str,
     scorer: Callable[..., dict] | None,
 ) -> "LabelSupervisedNER":
     """Entity recognizer over the shared Llama encoder.
@@ -76,7 +80,10 @@ def make_lsllama_ner(
     instead of `doc.ents`, with the scores in the group's `attrs["scores"]` as spancat keeps
     them. score_extension: Span extension that receives each entity's confidence (mean
     probability of its decoded tags); null turns it off. It was "score" before 0.2: saved
-    pipelines keep the name their config gives. scorer: scores for `nlp.evaluate`
+    pipelines keep the name their config gives. decoding: "viterbi" (the most probable
+    tag sequence that forms valid spans) or "greedy" (each token's most probable tag, read
+    into spans by conlleval's rules: how many token classifiers decode; a prediction-time
+    setting, to compare the two on a trained model). scorer: scores for `nlp.evaluate`
     (seqeval's entity scores by default).
     """
     return LabelSupervisedNER(
@@ -86,6 +93,7 @@ def make_lsllama_ner(
         scheme=scheme,
         spans_key=spans_key,
         score_extension=score_extension,
+        decoding=decoding,
         scorer=scorer,
     )
 
@@ -102,9 +110,12 @@ class LabelSupervisedNER(TrainablePipe):
         scheme: str = "BIO",
         spans_key: str | None = None,
         score_extension: str | None = "lsllama_score",
+        decoding: str = "viterbi",
         scorer: Callable[..., dict] | None = score_seqeval_ents,
     ) -> None:
         tag_names([], scheme)  # validates the scheme
+        if decoding not in DECODINGS:
+            raise ValueError(f"[{name}] decoding must be one of {DECODINGS}, not {decoding!r}")
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -115,6 +126,8 @@ class LabelSupervisedNER(TrainablePipe):
             "spans_key": spans_key,
             "score_extension": score_extension,
         }
+        # a prediction-time setting, so not in cfg: a saved cfg must not override the config
+        self.decoding = decoding
         if score_extension and not Span.has_extension(score_extension):
             Span.set_extension(score_extension, default=None)
 
@@ -178,7 +191,10 @@ class LabelSupervisedNER(TrainablePipe):
         extension = self.cfg["score_extension"]
         for doc, probs in zip(docs, scores):
             probs = self.model.ops.to_numpy(probs)
-            best = viterbi(numpy.log(probs + 1e-12), allowed, start, end)
+            if self.decoding == "greedy":
+                best = probs.argmax(axis=1)
+            else:
+                best = viterbi(numpy.log(probs + 1e-12), allowed, start, end)
             spans, confidences = [], []
             for first, last, label in scheme_to_spans([tags[i] for i in best]):
                 span = Span(doc, first, last, label=label)

@@ -144,3 +144,22 @@ def test_textcat_is_scored_at_the_component_threshold(trained, tmp_path):
     ours, benchmark = _evaluate_both(tmp_path / "thresholded", trained / "dev.spacy", tmp_path)
     assert ours["cats_micro_f"] == pytest.approx(benchmark["cats_micro_f"])
     assert ours["cats_micro_f"] != pytest.approx(at_half["cats_micro_f"])
+
+
+def _evaluate_result(trained: Path, *options: str) -> subprocess.CompletedProcess:
+    model, dev = trained / "out" / "model-best", trained / "dev.spacy"
+    command = ["spacy_lsllama.cli", "evaluate", str(model), str(dev), "--no-progress", *options]
+    return subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True)
+
+
+def test_config_overrides_reach_the_pipeline_as_in_spacy_train(trained, tmp_path):
+    greedy = _evaluate(trained / "out" / "model-best", trained / "dev.spacy", tmp_path,
+                       "--components.ner.decoding", "greedy")  # fmt: skip
+    assert 0.0 <= greedy["ents_f"] <= 1.0
+    wrong = _evaluate_result(trained, "--components.ner.decoding", "beam")
+    assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
+    assert "decoding must be one of ('viterbi', 'greedy'), not 'beam'" in wrong.stderr
+    (line,) = _evaluate_result(trained, "--components.nope.x", "1").stderr.strip().splitlines()
+    assert line.startswith("error: ") and "components.nope.x" in line
+    unknown = _evaluate_result(trained, "--bogus", "1")
+    assert unknown.returncode == 2 and unknown.stderr.strip() == "error: No such option '--bogus'."

@@ -4,6 +4,7 @@ import numpy
 import pytest
 import spacy
 
+from spacy_lsllama.layers.transformer_model import get_settings
 from spacy_lsllama.nn import precision
 from spacy_lsllama.pipeline.loading import EncoderDtype, load_pipeline, pipeline_path
 from spacy_lsllama.pipeline.transformer import encoder_dtypes
@@ -41,6 +42,15 @@ def test_auto_keeps_the_pipelines_own_setting(saved):
     assert encoder_dtypes(load_pipeline(path)) == ["float32"]  # a CPU without AMX
     assert encoder_dtypes(load_pipeline(path, dtype=EncoderDtype.bfloat16)) == ["bfloat16"]
     assert load_pipeline(path).config == spacy.load(path).config
+
+
+def test_config_overrides_apply_beside_the_dtype(saved):
+    _, path = saved
+    overrides = {"components.llm.model.window": 64, "components.llm.model.stride": 48}
+    nlp = load_pipeline(path, dtype=EncoderDtype.bfloat16, overrides=overrides)
+    assert encoder_dtypes(nlp) == ["bfloat16"]
+    assert nlp.config["components"]["llm"]["model"]["window"] == 64
+    assert get_settings(nlp.get_pipe("llm").model).window == 64
 
 
 def test_an_unknown_pipeline_is_an_oserror_naming_it(tmp_path):

@@ -96,6 +96,34 @@ def test_untrained_decoding_gives_valid_spans(tiny_model_dir):
             assert ent.label_ in ("PER", "LOC") and len(ent) >= 1
 
 
+def decoded(ner, words, rows):
+    """The entities `ner` sets from per-token tag probabilities (rows of tag: probability)."""
+    doc = spacy.blank("en").make_doc(" ".join(words))
+    probs = numpy.full((len(words), len(ner.tags)), 0.01, dtype="float32")
+    for i, row in enumerate(rows):
+        for tag, p in row.items():
+            probs[i, ner.tags.index(tag)] = p
+    ner.set_annotations([doc], [probs])
+    return [(ent.text, ent.label_) for ent in doc.ents]
+
+
+def test_viterbi_decodes_valid_spans_where_greedy_reads_each_token_alone(tiny_model_dir, tmp_path):
+    nlp = make_nlp(tiny_model_dir)
+    nlp.initialize(lambda: generated_examples(nlp))
+    words = ["in", "Paris", "Berlin"]
+    rows = [{"O": 0.9}, {"I-LOC": 0.6, "B-LOC": 0.3}, {"I-PER": 0.5, "I-LOC": 0.45}]
+    # viterbi: the best valid sequence, O B-LOC I-LOC (I-LOC may not follow O)
+    assert decoded(nlp.get_pipe("ner"), words, rows) == [("Paris Berlin", "LOC")]
+    # greedy: O I-LOC I-PER, two entities by conlleval's rules (an I- after O starts one)
+    nlp.to_disk(tmp_path / "pipeline")
+    greedy = spacy.load(
+        tmp_path / "pipeline", config={"components": {"ner": {"decoding": "greedy"}}}
+    )
+    assert decoded(greedy.get_pipe("ner"), words, rows) == [("Paris", "LOC"), ("Berlin", "PER")]
+    with pytest.raises(ValueError, match="decoding must be one of"):
+        spacy.load(tmp_path / "pipeline", config={"components": {"ner": {"decoding": "beam"}}})
+
+
 def test_round_trip_gives_identical_entities_and_scores(tiny_model_dir, tmp_path):
     nlp = make_nlp(tiny_model_dir)
     train(nlp, generated_examples(nlp), steps=30)
