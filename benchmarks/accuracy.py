@@ -8,6 +8,7 @@ colour codes are stripped) and its `model-best/meta.json` / `model-last/meta.jso
         --run causal=/work/runs/conll-causal
 
 A run's log is found as DIR.log next to the directory, or DIR/*.log; --log NAME=FILE overrides.
+A continuation's log (LOG.resume-STEPS.log, from `lsllama resume` via experiments.py) joins it.
 """
 
 from __future__ import annotations
@@ -78,6 +79,26 @@ def _number(column: str, value: str) -> float:
     return int(value) if column in ("E", "#") else float(value)
 
 
+def read_rows(log_path: Path) -> tuple[int, list[dict[str, float]]]:
+    """The eval rows of a run's log (`parse_log`) joined with those of its continuations.
+
+    `lsllama resume` (through experiments.py) logs a continuation from STEPS updates on to
+    LOG.resume-STEPS.log beside LOG: its steps count from STEPS, and the rows of the log
+    before it from that step on belong to weights lost with the stop."""
+    sessions, rows = parse_log(log_path.read_text(errors="replace"))
+    stem = log_path.name.removesuffix(".log")
+    continuations = sorted(
+        (int(path.name.removesuffix(".log").rsplit("-", 1)[1]), path)
+        for path in log_path.parent.glob(f"{stem}.resume-*.log")
+    )
+    for start, path in continuations:
+        more, later = parse_log(path.read_text(errors="replace"))
+        rows = [row for row in rows if row["#"] < start]
+        rows += [{**row, "#": start + row["#"]} for row in later]
+        sessions += more
+    return sessions, rows
+
+
 def find_log(directory: Path) -> Path | None:
     for candidate in [
         directory.with_name(directory.name + ".log"),
@@ -99,7 +120,7 @@ def read_run(name: str, directory: Path, log_path: Path | None = None) -> Run:
     log_file = log_path or find_log(directory)
     run = Run(name=name, directory=directory, log=log_file)
     if log_file is not None:
-        run.sessions, run.rows = parse_log(log_file.read_text(errors="replace"))
+        run.sessions, run.rows = read_rows(log_file)
     run.best = read_performance(directory / "model-best")
     run.last = read_performance(directory / "model-last")
     return run
