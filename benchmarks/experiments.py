@@ -199,12 +199,12 @@ def run_one(experiment: Experiment, args: argparse.Namespace, runs: Path) -> dic
         train_seconds = run_logged(commands[0], runs / f"{name}.log", env)
     else:
         result["resumed_at_step"] = stopped.progress.steps
-        train_seconds = 0.0
-        if not stopped.finished:  # else: trained to the end, stopped before it was scored
+        more: float | None = 0.0  # none if trained to the end but stopped before scoring
+        if not stopped.finished:
             commands.append(experiment.resume_command(args, runs))
             log_path = runs / f"{name}.resume-{stopped.progress.steps}.log"
-            train_seconds = run_logged(commands[-1], log_path, env)
-        train_seconds = None if train_seconds is None else stopped.progress.seconds + train_seconds
+            more = run_logged(commands[-1], log_path, env)
+        train_seconds = None if more is None else stopped.progress.seconds + more
     if train_seconds is None:
         return {"error": f"training failed: see the logs of {runs / name}"}
     commands.append(experiment.evaluate_command(args, runs))

@@ -168,6 +168,18 @@ def dev_score(model_dir: Path, weights: dict[str, float | None]) -> float:
     return sum(float(performance.get(key) or 0.0) * w for key, w in weights.items() if w)
 
 
+def better_best(output: Path, config: Config) -> Path | None:
+    """Of ``model-best`` and ``previous-best``, the one with the higher weighted dev score
+    (a tie goes to ``model-best``, the newer); None when neither exists."""
+    best, previous = output / "model-best", output / PREVIOUS_BEST
+    if not previous.is_dir():
+        return best if best.is_dir() else None
+    if not best.is_dir():
+        return previous
+    weights = config["training"]["score_weights"]
+    return best if dev_score(best, weights) >= dev_score(previous, weights) else previous
+
+
 def prepare(output: Path, warmup_steps: int) -> RunState:
     """Steps 1 and 2: keep the newest state and the best pipeline, write the config."""
     state = find_state(output)
@@ -177,24 +189,18 @@ def prepare(output: Path, warmup_steps: int) -> RunState:
     config = continuation_config(state, checkpoint, warmup_steps)  # checked before any move
     if state.path != checkpoint:
         _replace(state.path, checkpoint)
-    best, previous = output / "model-best", output / PREVIOUS_BEST
-    if best.is_dir():
-        weights = config["training"]["score_weights"]
-        if not previous.is_dir() or dev_score(best, weights) >= dev_score(previous, weights):
-            _replace(best, previous)
+    if better_best(output, config) == output / "model-best":
+        _replace(output / "model-best", output / PREVIOUS_BEST)
     config.to_disk(output / RESUME_CONFIG)
     return RunState(checkpoint, state.progress, config, state.total_steps)
 
 
 def finish(output: Path, config: Config) -> None:
     """Step 4: the better best is ``model-best``; the continuation's inputs go."""
-    best, previous = output / "model-best", output / PREVIOUS_BEST
-    if previous.is_dir():
-        weights = config["training"]["score_weights"]
-        if not best.is_dir() or dev_score(previous, weights) > dev_score(best, weights):
-            _replace(previous, best)
-        else:
-            shutil.rmtree(previous)
+    previous = output / PREVIOUS_BEST
+    if better_best(output, config) == previous:
+        _replace(previous, output / "model-best")
+    shutil.rmtree(previous, ignore_errors=True)
     shutil.rmtree(output / CHECKPOINT, ignore_errors=True)
 
 
