@@ -96,3 +96,23 @@ def test_experiments_dev_curve_runs_on_across_a_resume(tmp_path, monkeypatch):
         (tmp_path / name).write_text(LOG.format(rows=lines))
     curve = experiments.dev_curve(tmp_path, "run")
     assert curve == [(0, 1.0), (100, 50.0), (101, 1.0), (201, 50.0)]
+
+
+def test_experiments_sweep_changes_one_setting_of_the_recipe(tmp_path, monkeypatch):
+    """Each sweep run sets its value once, over the driver's own learning rate, and the
+    sweep's table starts from the recipe's row at the same budget."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    experiments = pytest.importorskip("experiments")
+    args = experiments.parser().parse_args(["--runs", str(tmp_path)])
+    grid = {e.name: e for e in experiments.grid([0], 0.5)}
+    command = grid["conll2003-sweep-lr-1e-3"].train_command(args, tmp_path)
+    rates = [command[i + 1] for i, arg in enumerate(command) if arg.endswith("initial_rate")]
+    assert rates == ["0.001"]
+    qkvo = grid["conll2003-sweep-targets-qkvo"].train_command(args, tmp_path)
+    assert qkvo[qkvo.index("--components.llm.model.lora.target_modules") + 1].count("proj") == 4
+    chosen = [grid["conll2003-sweep-rank-32"], grid[experiments.RECIPE_AT_ABLATION_BUDGET]]
+    results = {e.name: {"scores": {"ents_f": f}} for e, f in zip(chosen, (0.8, 0.85))}
+    table = experiments.tables(chosen, results, args).split("### NER recipe sweep")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| ")][1:]
+    assert rows[0].startswith("| (the recipe) |") and "85.0" in rows[0]
+    assert rows[1].startswith("| components.llm.model.lora.r | 32 |") and "80.0" in rows[1]
