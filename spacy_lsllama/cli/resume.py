@@ -40,6 +40,7 @@ def resume(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     typer.echo(
-        f"{output}: finished, {state.progress.steps:,} of {state.total_steps:,} steps in "
-        f"{state.progress.seconds / 60:.1f} min of training; model-best and model-last are final"
+        f"{output}: finished at step {state.total_steps:,}, the budget ({state.progress.steps:,} "
+        f"updates: spaCy counts from step 0), in {state.progress.seconds / 60:.1f} min of "
+        "training; model-best and model-last are final"
     )

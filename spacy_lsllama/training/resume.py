@@ -12,7 +12,10 @@ shipped configs) records in every ``model-last`` how many updates it holds. To c
    continued from the updates made (``spacy-lsllama.from_step.v1``, with a short ramp: the
    optimizer's moments restart), the step budget cut by them, and the shuffling seed moved
    on by them, so the batches are not those the run began with;
-3. `spacy train OUTPUT/resume.cfg --output OUTPUT` trains to the end of the budget;
+3. `spacy train OUTPUT/resume.cfg --output OUTPUT` trains to the end of the budget, and the
+   last step is scored on dev if the run would have scored it: spaCy counts the
+   ``eval_frequency`` from a continuation's own first step, so its grid of evaluations is
+   shifted and would miss the end;
 4. ``model-best`` becomes the better of the continuation's best and ``previous-best`` (by
    the config's ``score_weights``, as `spacy train` chooses), and the checkpoint goes.
 
@@ -24,13 +27,16 @@ directory the run was started in.
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spacy.cli.train import train as spacy_train
-from spacy.util import load_config
-from thinc.api import Config
+from spacy.language import Language
+from spacy.training import loop
+from spacy.training.initialize import init_nlp
+from spacy.util import load_config, resolve_dot_names
+from thinc.api import Config, require_gpu
 
 from .progress import META_KEY
 
@@ -204,11 +210,50 @@ def finish(output: Path, config: Config) -> None:
     shutil.rmtree(output / CHECKPOINT, ignore_errors=True)
 
 
+def last_step_unscored(config: Config) -> bool:
+    """Whether the run, unstopped, would have scored its last step on dev and this
+    continuation does not: spaCy scores every ``eval_frequency`` steps from its own step 0."""
+    training = config["training"]
+    rate = training["optimizer"].get("learn_rate")
+    start = int(rate.get("start_step", 0)) if _is_from_step(rate) else 0
+    steps, frequency = int(training["max_steps"]), int(training["eval_frequency"])
+    return (start + steps) % frequency == 0 and steps % frequency != 0
+
+
+def score_last_step(nlp: Language, output: Path) -> None:
+    """Score the final weights on dev as `spacy train` scores an evaluation, record the
+    scores in ``model-last``'s meta, and make it ``model-best`` if it scores higher."""
+    config = nlp.config.interpolate()
+    training = config["training"]
+    (dev_corpus,) = resolve_dot_names(config, [training["dev_corpus"]])
+    weights = training["score_weights"]
+    _, scores = loop.create_evaluation_callback(nlp, dev_corpus, weights)()
+    performance = dict(nlp.meta.get("performance", {}))  # the losses stay
+    performance.update({key: scores.get(key, 0.0) for key in weights})
+    nlp.meta["performance"] = performance
+    last, best = output / "model-last", output / "model-best"
+    nlp.to_disk(last)
+    if not best.is_dir() or dev_score(last, weights) > dev_score(best, weights):
+        shutil.rmtree(best, ignore_errors=True)
+        shutil.copytree(last, best)
+
+
+def train_continuation(output: Path, use_gpu: int) -> None:
+    """Step 3: `spacy train OUTPUT/resume.cfg --output OUTPUT`, then the last step's score."""
+    if use_gpu >= 0:
+        require_gpu(use_gpu)
+    config = load_config(output / RESUME_CONFIG, interpolate=False)
+    nlp = init_nlp(config, use_gpu=use_gpu)
+    loop.train(nlp, output, use_gpu=use_gpu, stdout=sys.stdout, stderr=sys.stderr)
+    if last_step_unscored(nlp.config):
+        score_last_step(nlp, output)
+
+
 def resume(output: Path, *, use_gpu: int = -1, warmup_steps: int = 20) -> RunState:
     """Continue the run in ``output`` to the end of its budget (steps 1-4); its final state."""
     state = prepare(output, warmup_steps)
     if not state.finished:
-        spacy_train(output / RESUME_CONFIG, output, use_gpu=use_gpu)
+        train_continuation(output, use_gpu)
         finish(output, state.config)
     return find_state(output)
 

@@ -9,6 +9,7 @@ import pytest
 import spacy
 from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
+from spacy.training import loop
 from spacy.util import registry
 from thinc.api import Config
 
@@ -24,6 +25,7 @@ from spacy_lsllama.training.resume import (
     RunState,
     continuation_config,
     find_state,
+    last_step_unscored,
     resume,
 )
 
@@ -125,6 +127,37 @@ def test_resume_trains_on_from_the_saved_weights_to_the_end_of_the_budget(run):
     for name, value in before.items():
         numpy.testing.assert_array_equal(after[name], value, err_msg=name)
     assert sorted(p.name for p in run.iterdir()) == ["model-best", "model-last", "resume.cfg"]
+
+
+def test_the_continuation_scores_the_last_step_as_the_run_would_have(run, monkeypatch):
+    """The run scores every 4 steps, so its last step (12) too; spaCy counts a continuation's
+    evaluations from its own first step (11), so that one is scored after training."""
+    scored_after = []  # the updates the weights hold at each evaluation
+    evaluation = loop.create_evaluation_callback
+
+    def recorded(nlp, dev_corpus, weights):
+        evaluate = evaluation(nlp, dev_corpus, weights)
+
+        def call():
+            scored_after.append(nlp.meta["lsllama_training"]["steps"])
+            return evaluate()
+
+        return call
+
+    monkeypatch.setattr(loop, "create_evaluation_callback", recorded)
+    resume(run)
+    assert scored_after == [STOP_AT + 1, TOTAL_STEPS + 1]
+    weights = find_state(run).config["training"]["score_weights"]
+    assert weights.keys() <= meta(run / "model-last")["performance"].keys()
+
+
+def test_only_a_shifted_grid_leaves_the_last_step_unscored(stopped_run, tmp_path):
+    state = find_state(stopped_run)
+    assert not last_step_unscored(state.config)  # 12 steps, scored every 4: spaCy scores 12
+    for done, unscored in ((STOP_AT, True), (4, False), (5, True)):
+        stopped = RunState(state.path, Progress(done, 1.0), state.config, state.total_steps)
+        config = continuation_config(stopped, tmp_path / CHECKPOINT, warmup_steps=0)
+        assert last_step_unscored(config) is unscored, done
 
 
 def test_the_continuation_trains_the_adapters_and_the_head(run):
