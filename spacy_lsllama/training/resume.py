@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import srsly
 from spacy.language import Language
 from spacy.training import loop
 from spacy.training.initialize import init_nlp
@@ -232,7 +233,7 @@ def score_last_step(nlp: Language, output: Path) -> None:
     performance.update({key: scores.get(key, 0.0) for key in weights})
     nlp.meta["performance"] = performance
     last, best = output / "model-last", output / "model-best"
-    nlp.to_disk(last)
+    srsly.write_json(last / "meta.json", nlp.meta)  # the weights are saved already
     if not best.is_dir() or dev_score(last, weights) > dev_score(best, weights):
         shutil.rmtree(best, ignore_errors=True)
         shutil.copytree(last, best)
