@@ -143,10 +143,30 @@ class Experiment:
         return [sys.executable, "-m", "spacy_lsllama.cli", "resume", str(runs / self.name),
                 "--gpu-id", str(args.gpu_id)]  # fmt: skip
 
-    def evaluate_command(self, args: argparse.Namespace, runs: Path) -> list[str]:
+    def evaluate_command(
+        self, args: argparse.Namespace, runs: Path, outside_penalty: float | None = None
+    ) -> list[str]:
+        """`lsllama evaluate` on the reported split; with `outside_penalty`, the NER
+        component decodes with it (NAME.eval-tuned.json)."""
+        suffix, options = "eval", []
+        if outside_penalty is not None:
+            suffix = "eval-tuned"
+            options = ["--components.ner.outside_penalty", f"{outside_penalty:g}"]
         return [sys.executable, "-m", "spacy_lsllama.cli", "evaluate",
                 str(runs / self.name / self.model), f"corpus/{self.corpus}/{self.split}.spacy",
-                "--output", str(runs / f"{self.name}.eval.json"),
+                "--output", str(runs / f"{self.name}.{suffix}.json"),
+                "--gpu-id", str(args.gpu_id), "--dtype", args.eval_dtype, *options]  # fmt: skip
+
+    @property
+    def tuned(self) -> bool:
+        """An NER model scored on test also gets its outside_penalty chosen on dev."""
+        return self.config == "ner" and self.split == "test"
+
+    def tune_command(self, args: argparse.Namespace, runs: Path) -> list[str]:
+        """`lsllama tune-ner` on dev: the outside_penalty that scores best there."""
+        return [sys.executable, "-m", "spacy_lsllama.cli", "tune-ner",
+                str(runs / self.name / self.model), f"corpus/{self.corpus}/{self.dev}.spacy",
+                "--output", str(runs / f"{self.name}.tune.json"),
                 "--gpu-id", str(args.gpu_id), "--dtype", args.eval_dtype]  # fmt: skip
 
 
@@ -207,7 +227,11 @@ def run_one(experiment: Experiment, args: argparse.Namespace, runs: Path) -> dic
     its pipelines record it, plus the continuation's."""
     scores_path = runs / f"{experiment.name}.scores.json"
     if scores_path.is_file():
-        return json.loads(scores_path.read_text())
+        result = json.loads(scores_path.read_text())
+        if experiment.tuned and "tuned" not in result and "error" not in result:
+            tune_one(experiment, args, runs, result)
+            scores_path.write_text(json.dumps(result, indent=2))
+        return result
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     name, stopped = experiment.name, stopped_run(runs / experiment.name)
     commands = [experiment.train_command(args, runs)]
@@ -231,8 +255,27 @@ def run_one(experiment: Experiment, args: argparse.Namespace, runs: Path) -> dic
     scores = json.loads((runs / f"{name}.eval.json").read_text())
     result.update(scores=scores, train_seconds=train_seconds, eval_seconds=eval_seconds,
                   commands=commands)  # fmt: skip
+    if experiment.tuned:
+        tune_one(experiment, args, runs, result)
     scores_path.write_text(json.dumps(result, indent=2))
     return result
+
+
+def tune_one(
+    experiment: Experiment, args: argparse.Namespace, runs: Path, result: dict[str, Any]
+) -> None:
+    """Choose the model's outside_penalty on dev, then score the test split once with it:
+    `result["tuned"]` (left out, with the failing log named, if a command fails)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    name, commands = experiment.name, [experiment.tune_command(args, runs)]
+    if run_logged(commands[0], runs / f"{name}.tune.log", env) is None:
+        return
+    penalty = json.loads((runs / f"{name}.tune.json").read_text())["best"]["outside_penalty"]
+    commands.append(experiment.evaluate_command(args, runs, outside_penalty=penalty))
+    if run_logged(commands[1], runs / f"{name}.eval-tuned.log", env) is None:
+        return
+    scores = json.loads((runs / f"{name}.eval-tuned.json").read_text())
+    result["tuned"] = {"outside_penalty": penalty, "scores": scores, "commands": commands}
 
 
 def run_logged(command: list[str], log_path: Path, env: dict[str, str]) -> float | None:
@@ -289,8 +332,10 @@ def tables(
                                  layers["components.llm.model.lora.layers"],
                                  _pct(s, "ents_f"), curve, train])  # fmt: skip
         elif e.config == "ner":
+            tuned = result.get("tuned", {})
             ner.append([e.corpus, mask, e.seed, e.split, _pct(s, "ents_p"), _pct(s, "ents_r"),
-                        _pct(s, "ents_f"), curve, train])  # fmt: skip
+                        _pct(s, "ents_f"), tuned.get("outside_penalty"),
+                        _pct(tuned.get("scores", {}), "ents_f"), curve, train])  # fmt: skip
         else:
             macro_f = _pct(s, "cats_macro_f" if "cats_macro_f" in s else "macro_f1")
             textcat.append([e.corpus, mask, e.pooling, e.split, _accuracy(s), macro_f, curve,
@@ -308,8 +353,8 @@ def tables(
     ablation = _ablation(experiments, results)
     return "\n".join([
         "## Results of `benchmarks/experiments.py`", "", budget, "", "### NER (seqeval)", "",
-        markdown_table(["corpus", "encoder", "seed", "split", "P", "R", "F1", "dev F1 by eval",
-                        "train"], ner),
+        markdown_table(["corpus", "encoder", "seed", "split", "P", "R", "F1",
+                        "O penalty (dev)", "F1 at it", "dev F1 by eval", "train"], ner),
         "", "### NER ablation (CoNLL-2003 dev F1)", "",
         markdown_table(["unmasked layers", "adapter layers", "dev F1", "dev F1 by eval",
                         "train"], ner_ablation),

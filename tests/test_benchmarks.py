@@ -1,5 +1,6 @@
 """benchmarks/: what the scripts do before measuring anything (the measuring is `--quick` in CI)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,38 @@ def test_experiments_sweep_changes_one_setting_of_the_recipe(tmp_path, monkeypat
     rows = [line for line in table.splitlines() if line.startswith("| ")][1:]
     assert rows[0].startswith("| (the recipe) |") and "85.0" in rows[0]
     assert rows[1].startswith("| components.llm.model.lora.r | 32 |") and "80.0" in rows[1]
+
+
+def test_experiments_choose_the_outside_penalty_on_dev_and_score_test_once(tmp_path, monkeypatch):
+    """A finished NER run scored on test gets `lsllama tune-ner` on dev, then one test
+    evaluation at the penalty chosen there; dev-scored runs (the ablation) are left alone."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    experiments = pytest.importorskip("experiments")
+    args = experiments.parser().parse_args(["--runs", str(tmp_path)])
+    grid = {e.name: e for e in experiments.grid([0], 0.5)}
+    wnut, ablation = grid["wnut17-bidir-s0"], grid["conll2003-ablation-unmasked-all"]
+    assert wnut.tuned and not ablation.tuned
+    ran = []
+
+    def fake_run(command, log_path, env):
+        ran.append(command)
+        output = Path(command[command.index("--output") + 1])
+        if "tune-ner" in command:
+            output.write_text(json.dumps({"best": {"outside_penalty": 1.5, "ents_f": 0.6}}))
+        else:
+            output.write_text(json.dumps({"ents_f": 0.44}))
+        return 1.0
+
+    monkeypatch.setattr(experiments, "run_logged", fake_run)
+    (tmp_path / "wnut17-bidir-s0.scores.json").write_text(json.dumps({"scores": {"ents_f": 0.43}}))
+    result = experiments.run_one(wnut, args, tmp_path)
+    tune, evaluate = ran
+    assert tune[tune.index("tune-ner") + 2] == "corpus/wnut17/dev.spacy"
+    assert evaluate[evaluate.index("evaluate") + 2] == "corpus/wnut17/test.spacy"
+    assert evaluate[evaluate.index("--components.ner.outside_penalty") + 1] == "1.5"
+    assert result["tuned"]["outside_penalty"] == 1.5
+    saved = json.loads((tmp_path / "wnut17-bidir-s0.scores.json").read_text())
+    assert saved["tuned"]["scores"]["ents_f"] == 0.44 and saved["scores"]["ents_f"] == 0.43
+    assert experiments.run_one(wnut, args, tmp_path) == saved and len(ran) == 2
+    table = experiments.tables([wnut], {wnut.name: saved}, args).split("### NER (seqeval)")[1]
+    assert "| 43.00 | 1.50 | 44.00 |" in table

@@ -28,6 +28,11 @@ COMMANDS = {
         "resume",
         "Continue a stopped `spacy train` run from its last save, in the same directory.",
     ),
+    "tune-ner": (
+        "tune_ner",
+        "tune_ner",
+        "Choose an NER component's outside_penalty on dev data: recall against precision.",
+    ),
     "tag": (
         "tag",
         "tag",

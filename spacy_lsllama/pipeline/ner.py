@@ -6,6 +6,7 @@ prediction is constrained Viterbi decoding, so the spans are always valid (or, f
 each token's most probable tag: `decoding = "greedy"`).
 """
 
+import math
 from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
@@ -60,6 +61,7 @@ DECODINGS = ("viterbi", "greedy")
         "spans_key": None,
         "score_extension": "lsllama_score",
         "decoding": "viterbi",
+        "outside_penalty": 0.0,
         "scorer": {"@scorers": "spacy-lsllama.seqeval_ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -72,6 +74,7 @@ def make_lsllama_ner(
     spans_key: str | None,
     score_extension: str | None,
     decoding: str,
+    outside_penalty: float,
     scorer: Callable[..., dict] | None,
 ) -> "LabelSupervisedNER":
     """Entity recognizer over the shared Llama encoder.
@@ -83,8 +86,11 @@ def make_lsllama_ner(
     pipelines keep the name their config gives. decoding: "viterbi" (the most probable
     tag sequence that forms valid spans) or "greedy" (each token's most probable tag, read
     into spans by conlleval's rules: how many token classifiers decode; a prediction-time
-    setting, to compare the two on a trained model). scorer: scores for `nlp.evaluate`
-    (seqeval's entity scores by default).
+    setting, to compare the two on a trained model). outside_penalty: subtracted from the
+    log-probability of the outside tag O before decoding; above 0 the pipeline finds more
+    entities (recall up, precision down), below 0 fewer. A prediction-time setting: choose
+    it on dev with `lsllama tune-ner`. scorer: scores for `nlp.evaluate` (seqeval's entity
+    scores by default).
     """
     return LabelSupervisedNER(
         nlp.vocab,
@@ -94,6 +100,7 @@ def make_lsllama_ner(
         spans_key=spans_key,
         score_extension=score_extension,
         decoding=decoding,
+        outside_penalty=outside_penalty,
         scorer=scorer,
     )
 
@@ -111,11 +118,16 @@ class LabelSupervisedNER(TrainablePipe):
         spans_key: str | None = None,
         score_extension: str | None = "lsllama_score",
         decoding: str = "viterbi",
+        outside_penalty: float = 0.0,
         scorer: Callable[..., dict] | None = score_seqeval_ents,
     ) -> None:
         tag_names([], scheme)  # validates the scheme
         if decoding not in DECODINGS:
             raise ValueError(f"[{name}] decoding must be one of {DECODINGS}, not {decoding!r}")
+        if not isinstance(outside_penalty, int | float) or not math.isfinite(outside_penalty):
+            raise ValueError(
+                f"[{name}] outside_penalty must be a finite number, not {outside_penalty!r}"
+            )
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -126,8 +138,9 @@ class LabelSupervisedNER(TrainablePipe):
             "spans_key": spans_key,
             "score_extension": score_extension,
         }
-        # a prediction-time setting, so not in cfg: a saved cfg must not override the config
+        # prediction-time settings, so not in cfg: a saved cfg must not override the config
         self.decoding = decoding
+        self.outside_penalty = outside_penalty
         if score_extension and not Span.has_extension(score_extension):
             Span.set_extension(score_extension, default=None)
 
@@ -189,12 +202,14 @@ class LabelSupervisedNER(TrainablePipe):
         allowed = transition_mask(tags, self.cfg["scheme"])
         start, end = boundary_masks(tags, self.cfg["scheme"])
         extension = self.cfg["score_extension"]
+        outside = numpy.asarray([tag == "O" for tag in tags])
         for doc, probs in zip(docs, scores):
             probs = self.model.ops.to_numpy(probs)
+            log_probs = numpy.log(probs + 1e-12) - self.outside_penalty * outside
             if self.decoding == "greedy":
-                best = probs.argmax(axis=1)
+                best = log_probs.argmax(axis=1)
             else:
-                best = viterbi(numpy.log(probs + 1e-12), allowed, start, end)
+                best = viterbi(log_probs, allowed, start, end)
             spans, confidences = [], []
             for first, last, label in scheme_to_spans([tags[i] for i in best]):
                 span = Span(doc, first, last, label=label)

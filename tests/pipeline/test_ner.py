@@ -124,6 +124,32 @@ def test_viterbi_decodes_valid_spans_where_greedy_reads_each_token_alone(tiny_mo
         spacy.load(tmp_path / "pipeline", config={"components": {"ner": {"decoding": "beam"}}})
 
 
+def test_outside_penalty_trades_precision_for_recall_at_prediction_time(tiny_model_dir, tmp_path):
+    nlp = make_nlp(tiny_model_dir)
+    nlp.initialize(lambda: generated_examples(nlp))
+    nlp.to_disk(tmp_path / "pipeline")
+    words = ["met", "Ann", "today"]
+    rows = [{"O": 0.9}, {"O": 0.6, "B-PER": 0.35}, {"O": 0.9}]
+    assert decoded(nlp.get_pipe("ner"), words, rows) == []
+    for decoding in ("viterbi", "greedy"):
+        settings = {"decoding": decoding, "outside_penalty": 1.0}
+        tuned = spacy.load(tmp_path / "pipeline", config={"components": {"ner": settings}})
+        ner = tuned.get_pipe("ner")
+        # log 0.6 - 1 < log 0.35: Ann becomes a person; log 0.9 - 1 still beats 0.01
+        assert decoded(ner, words, rows) == [("Ann", "PER")]
+        ner.outside_penalty = -1.0
+        assert decoded(ner, words, [{"O": 0.3, "B-PER": 0.7}] * 3) == []
+    doc = spacy.blank("en").make_doc("met Ann today")
+    probs = numpy.asarray([[0.9 if t == "O" else 0.01 for t in ner.tags]] * 3, dtype="float32")
+    probs[1, ner.tags.index("O")], probs[1, ner.tags.index("B-PER")] = 0.6, 0.35
+    tuned.get_pipe("ner").outside_penalty = 1.0
+    tuned.get_pipe("ner").set_annotations([doc], [probs])
+    assert doc.ents[0]._.lsllama_score == pytest.approx(0.35)  # the model's, not penalised
+    for bad in ("high", float("inf")):
+        with pytest.raises(ValueError, match="outside_penalty must be a finite number"):
+            type(ner)(nlp.vocab, ner.model, outside_penalty=bad)
+
+
 def test_round_trip_gives_identical_entities_and_scores(tiny_model_dir, tmp_path):
     nlp = make_nlp(tiny_model_dir)
     train(nlp, generated_examples(nlp), steps=30)
