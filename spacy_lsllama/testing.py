@@ -239,6 +239,18 @@ class UnevenTaggerActor(TaggerActor):
 SLOW_BATCH_SECONDS = 0.4
 
 
+class SlowStartTaggerActor(TaggerActor):
+    """A Ray actor (`RayEngine.actor_class`) that takes ``SLOW_START_SECONDS`` to start, as
+    a worker process importing torch does on a busy machine."""
+
+    def __init__(self) -> None:
+        time.sleep(SLOW_START_SECONDS)
+        super().__init__()
+
+
+SLOW_START_SECONDS = 3.0
+
+
 def default_sigint() -> None:
     """For `subprocess.Popen(preexec_fn=...)`: Ctrl-C in the child as from a terminal, even
     when the tests run as a background job (a shell starts those with SIGINT ignored, which

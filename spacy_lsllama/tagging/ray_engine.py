@@ -29,6 +29,9 @@ INSTALL_HINT = 'pip install "spacy-lsllama[ray]"'
 # How long actors may wait for a place on the cluster before the run stops (loading the
 # pipeline afterwards has no limit: a large model takes what it takes).
 PLACEMENT_SECONDS = 30.0
+# How long placed actors may take to start their worker processes: on a busy machine, Python
+# and the package's imports can take longer than PLACEMENT_SECONDS.
+STARTUP_SECONDS = 300.0
 # How long to try reaching a cluster's address before saying it cannot be reached (Ray itself
 # retries for minutes, printing warnings).
 CONNECT_SECONDS = 10.0
@@ -43,6 +46,7 @@ def import_ray() -> ModuleType:
     try:
         import ray
         import ray.data  # noqa: F401
+        import ray.util.scheduling_strategies  # noqa: F401
     except ImportError:
         raise CommandError(f"--engine ray needs Ray Data: {INSTALL_HINT}") from None
     return ray
@@ -115,6 +119,7 @@ class RayEngine:
         self.compile = compile
         self.ray = import_ray()
         self.actors: list[Any] = []
+        self.group: Any = None  # the actors' placement group
         self.owns_connection = False
 
     def __enter__(self) -> RayEngine:
@@ -132,6 +137,9 @@ class RayEngine:
         for actor in self.actors:
             self.ray.kill(actor)
         self.actors = []
+        if self.group is not None:
+            self.ray.util.remove_placement_group(self.group)
+            self.group = None
         if self.owns_connection:
             self.ray.shutdown()
             self.owns_connection = False
@@ -152,22 +160,48 @@ class RayEngine:
         self.owns_connection = True
 
     def _place(self) -> list[Any]:
-        """Start the actors; stop within PLACEMENT_SECONDS if the cluster cannot hold them."""
+        """Reserve the actors' resources as one Ray placement group, then start the actors.
+
+        Placement stops within PLACEMENT_SECONDS if the cluster cannot hold them now. Placed
+        actors get STARTUP_SECONDS to start their worker processes (Python and the package's
+        imports, slow on a busy machine): a slow start is not a placement failure."""
         settings = self.settings
-        remote = self.ray.remote(num_cpus=settings.cpus_per_actor, num_gpus=settings.gpus_per_actor)
-        actors = [remote(self.actor_class).remote() for _ in range(settings.actors)]
+        each = {"CPU": settings.cpus_per_actor, "GPU": settings.gpus_per_actor}
+        bundle = {name: amount for name, amount in each.items() if amount > 0}
+        strategies: list[Any] = ["DEFAULT"] * settings.actors
+        if bundle:  # nothing to reserve for actors that ask for nothing
+            self.group = self.ray.util.placement_group([bundle] * settings.actors)
+            placed, _ = self.ray.wait([self.group.ready()], timeout=PLACEMENT_SECONDS)
+            if not placed:
+                raise CommandError(
+                    f"the Ray cluster could not place {_request(settings)} in "
+                    f"{PLACEMENT_SECONDS:.0f} s; it has {_describe(self.ray.available_resources())}"
+                    " free: ask for fewer or smaller actors (--actors, --cpus-per-actor, "
+                    "--gpus-per-actor)"
+                )
+            strategy = self.ray.util.scheduling_strategies.PlacementGroupSchedulingStrategy
+            strategies = [
+                strategy(self.group, placement_group_bundle_index=i) for i in range(settings.actors)
+            ]
+        actors = [
+            self.ray.remote(
+                num_cpus=settings.cpus_per_actor,
+                num_gpus=settings.gpus_per_actor,
+                scheduling_strategy=strategy,
+            )(self.actor_class).remote()
+            for strategy in strategies
+        ]
         self.actors = actors
-        ready, waiting = self.ray.wait(
+        _, waiting = self.ray.wait(
             [actor.ready.remote() for actor in actors],
             num_returns=len(actors),
-            timeout=PLACEMENT_SECONDS,
+            timeout=STARTUP_SECONDS,
         )
         if waiting:
             raise CommandError(
-                f"the Ray cluster placed {len(ready)} of {len(actors)} actors in "
-                f"{PLACEMENT_SECONDS:.0f} s ({_request(settings)}); it has "
-                f"{_describe(self.ray.available_resources())} free: ask for fewer or smaller "
-                "actors (--actors, --cpus-per-actor, --gpus-per-actor)"
+                f"{len(waiting)} of {len(actors)} Ray actors did not start in "
+                f"{STARTUP_SECONDS:.0f} s, though the cluster placed them: see the Ray logs of "
+                "their worker processes"
             )
         return actors
 
