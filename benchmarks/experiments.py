@@ -232,7 +232,7 @@ def run_one(experiment: Experiment, args: argparse.Namespace, runs: Path) -> dic
             tune_one(experiment, args, runs, result)
             scores_path.write_text(json.dumps(result, indent=2))
         return result
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    env = thread_env(args)
     name, stopped = experiment.name, stopped_run(runs / experiment.name)
     commands = [experiment.train_command(args, runs)]
     result: dict[str, Any] = {"threads": args.threads}
@@ -266,7 +266,7 @@ def tune_one(
 ) -> None:
     """Choose the model's outside_penalty on dev, then score the test split once with it:
     `result["tuned"]` (left out, with the failing log named, if a command fails)."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    env = thread_env(args)
     name, commands = experiment.name, [experiment.tune_command(args, runs)]
     if run_logged(commands[0], runs / f"{name}.tune.log", env) is None:
         return
@@ -276,6 +276,12 @@ def tune_one(
         return
     scores = json.loads((runs / f"{name}.eval-tuned.json").read_text())
     result["tuned"] = {"outside_penalty": penalty, "scores": scores, "commands": commands}
+
+
+def thread_env(args: argparse.Namespace) -> dict[str, str]:
+    """The environment of a run's commands: torch limited to --threads threads."""
+    threads = str(args.threads)
+    return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
 def run_logged(command: list[str], log_path: Path, env: dict[str, str]) -> float | None:
