@@ -4,7 +4,9 @@ Columns are separated by tabs or spaces; the token and the tag column are chosen
 (negative counts from the end) or by header name, so files with extra annotation columns
 after the tag, or with two tag columns for nested entities, read as well as CoNLL-2003.
 Comment lines (`#` by default, as in CoNLL-U-derived sets) are skipped and counted, and
-`-DOCSTART-` lines mark documents, never tokens.
+`-DOCSTART-` lines mark documents, never tokens: in a file that has them, each sentence keeps
+its document's number in `doc.user_data[DOCUMENT_KEY]`, so training can join a document's
+consecutive sentences again (`training/document_corpus.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from .summary import CorpusCounts
 
 DELIMITERS = ("auto", "tab", "space")
 DOCSTART = "-DOCSTART-"
+# The user_data key of a sentence's document number (0 for sentences before the first mark).
+DOCUMENT_KEY = "lsllama_document"
 Column = int | str
 
 
@@ -68,6 +72,7 @@ def read_conll(
     needs_header = isinstance(token_column, str) or isinstance(tag_column, str)
     columns: _Columns | None = None
     rows: list[tuple[int, str, str]] = []
+    document: int | None = None  # the current document's number, once a file marks one
     for number, text in read_lines(path):
         line = text.rstrip("\r\n")
         cells = _split(line, delimiter)
@@ -79,9 +84,11 @@ def read_conll(
             if needs_header:
                 continue
         if not line.strip() or _is_docstart(cells, columns):
-            counts.documents += bool(line.strip())
             if rows:
-                yield _doc(path, vocab, rows, scheme, labels, label_map, counts, detector)
+                yield _doc(path, vocab, rows, scheme, labels, label_map, counts, detector, document)
+            if line.strip():  # a -DOCSTART- line
+                counts.documents += 1
+                document = 0 if document is None else document + 1
             rows = []
             continue
         assert columns is not None  # resolved from the first row that is not a boundary
@@ -91,7 +98,7 @@ def read_conll(
             )
         rows.append((number, cells[columns.token], cells[columns.tag]))
     if rows:
-        yield _doc(path, vocab, rows, scheme, labels, label_map, counts, detector)
+        yield _doc(path, vocab, rows, scheme, labels, label_map, counts, detector, document)
     counts.scheme = detector.scheme if scheme == "auto" else scheme
 
 
@@ -148,6 +155,7 @@ def _doc(
     label_map: Mapping[str, str] | None,
     counts: CorpusCounts,
     detector: SchemeDetector,
+    document: int | None,
 ) -> Doc:
     lines, words, tags = zip(*rows, strict=True)
     try:
@@ -160,4 +168,6 @@ def _doc(
         check_entity_label(path, lines[start], label, labels, "tag")
     doc = words_doc(vocab, words)
     doc.set_ents([Span(doc, start, end, label=label) for start, end, label in spans])
+    if document is not None:
+        doc.user_data[DOCUMENT_KEY] = document
     return doc

@@ -16,10 +16,11 @@ def write_docbin(
     """Write docs to a .spacy DocBin and count them; nothing is written if reading fails.
 
     Each doc goes into the DocBin's compact arrays as it is read, so the docs are never all
-    held as Doc objects at once.
+    held as Doc objects at once. `user_data` is kept: it carries the document a sentence
+    belongs to, where the input marks documents.
     """
     counts = counts if counts is not None else CorpusCounts()
-    docbin = DocBin(store_user_data=False)
+    docbin = DocBin(store_user_data=True)
     for doc in docs:
         docbin.add(doc)
         counts.add(doc)
