@@ -258,3 +258,27 @@ def test_relative_links_point_at_existing_files_and_headings():
             assert resolved.exists(), f"{path.name}: broken link {target}"
             if anchor:
                 assert anchor in anchors(resolved), f"{path.name}: no heading #{anchor}"
+
+
+# Machine paths --------------------------------------------------------------------------------
+
+MACHINE_PATH = re.compile(r"(?<![\w.])/(?:work|root|home|Users)/[\w.-]+")
+
+
+def test_committed_docs_and_results_name_no_absolute_machine_paths():
+    tracked = subprocess.run(
+        ["git", "ls-files", "README.md", "docs", "benchmarks/results", "pipelines"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    found = []
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix in {".png", ".safetensors"} or not path.is_file():
+            continue
+        for match in MACHINE_PATH.finditer(path.read_text(encoding="utf-8", errors="replace")):
+            found.append(f"{name}: {match.group()}")
+    assert not found, found[:10]

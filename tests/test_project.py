@@ -120,11 +120,12 @@ def test_workflows_make_what_the_quickstart_and_docs_promise(tmp_path):
         name: {out for command in workflow for out in commands[command].get("outputs", [])}
         for name, workflow in config["workflows"].items()
     }
-    # The quickstart runs `demo` and ends by naming the files it made.
+    # The quickstart runs `quickstart` and ends by naming the files it made.
     quickstart = (ROOT / "scripts/quickstart.sh").read_text()
-    assert "spacy project run demo" in quickstart
+    assert "spacy project run quickstart" in quickstart
     promised = re.findall(r'^echo "[^"]*?:\s+([\w./-]+)"$', quickstart, flags=re.M)
-    assert len(promised) == 3 and set(promised) <= made["demo"]
+    assert len(promised) == 2 and set(promised) <= made["quickstart"]
+    assert "pipelines/en_lsllama_ner" in made["release"]
     # `all` scores both encoders and builds the package; `results` writes the results tables.
     package = f"packages/{config['vars']['package_name']}-{config['vars']['package_version']}"
     assert {"metrics/ner.json", "metrics/ner-causal.json", package} <= made["all"]

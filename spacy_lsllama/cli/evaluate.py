@@ -1,12 +1,14 @@
 """``lsllama evaluate``: a pipeline's own scores on gold data, as `spacy benchmark accuracy`."""
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import click
 import spacy
+import torch
 import typer
 from rich.console import Console
 from rich.progress import Progress
@@ -14,21 +16,42 @@ from rich.table import Table
 from spacy.cli._util import parse_config_overrides
 from spacy.language import Language
 from spacy.scorer import Scorer
+from spacy.tokens import DocBin
 from spacy.training import Corpus, Example
 from thinc.api import ConfigValidationError
 
 from ..pipeline.loading import EncoderDtype, load_pipeline
 from ..pipeline.transformer import encoder_dtypes
+from ..training.document_corpus import documents as group_documents
+from ..training.document_corpus import join_sentences
+from .defaults import DEFAULT_PIPELINE, MODEL_ENV, chosen_pipeline
 
 
 def evaluate(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="Pipeline package name or path.")],
-    data: Annotated[Path, typer.Argument(help="Gold `.spacy` file.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            metavar="[MODEL]",
+            help=f"Pipeline package name or path (default: ${MODEL_ENV}, else the shipped "
+            f"pipeline {DEFAULT_PIPELINE}).",
+        ),
+    ],
+    data: Annotated[
+        Path | None, typer.Argument(metavar="DATA", show_default=False, help="Gold `.spacy` file.")
+    ] = None,
     output: Annotated[Path | None, typer.Option(help="Write the scores as JSON here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Documents per batch.")] = 64,
     gpu_id: Annotated[int, typer.Option(help="GPU to use; -1 for CPU.")] = -1,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    documents: Annotated[
+        bool,
+        typer.Option(
+            help="Score whole documents: the consecutive sentences of each document (as "
+            "`lsllama convert` numbers them for files that mark documents) joined into one "
+            "text, as users tag articles."
+        ),
+    ] = False,
     dtype: Annotated[
         EncoderDtype,
         typer.Option(
@@ -46,10 +69,16 @@ def evaluate(
     Further `--section.key value` options override the pipeline's config, as in `spacy
     train` (e.g. `--components.ner.decoding greedy`).
 
+    With one argument, it is the data, and the pipeline is $LSLLAMA_MODEL or the shipped
+    en_lsllama_ner.
+
     Example:
 
+        lsllama evaluate corpus/conll2003/test.spacy
         lsllama evaluate training/ner/model-best corpus/conll2003/test.spacy --output m.json
     """
+    if data is None:
+        model, data = chosen_pipeline(os.environ.get(MODEL_ENV)), Path(model)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     try:
@@ -59,7 +88,7 @@ def evaluate(
         raise typer.Exit(2) from None
     try:
         nlp = load_pipeline(model, dtype=dtype, overrides=overrides)
-        examples = list(Corpus(data)(nlp))
+        examples = read_examples(nlp, data, documents=documents)
     except ConfigValidationError as err:
         problems = "; ".join(
             f"{'.'.join(map(str, error.get('loc', [])))}: {error.get('msg')}"
@@ -74,10 +103,24 @@ def evaluate(
     scores = Scorer(nlp).score(examples)
     scores["words_per_second"] = sum(len(eg.predicted) for eg in examples) / max(seconds, 1e-9)
     scores["encoder_dtypes"] = encoder_dtypes(nlp)
+    scores["texts"] = "documents" if documents else "as stored"
+    scores["threads"] = torch.get_num_threads()
+    scores["docs"] = len(examples)
     print_scores(scores)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(scores, indent=2))
+
+
+def read_examples(nlp: Language, data: Path, *, documents: bool) -> list[Example]:
+    """The gold examples of `data`, one per doc, or one per document with `documents`."""
+    if not documents:
+        return list(Corpus(data)(nlp))
+    if not data.is_file():
+        raise OSError(f"gold data not found: {data}")
+    sentences = list(DocBin().from_disk(data).get_docs(nlp.vocab))
+    joined = [join_sentences(group) for group in group_documents(sentences)]
+    return [Example(nlp.make_doc(doc.text), doc) for doc in joined]
 
 
 def predict(nlp: Language, examples: list[Example], *, batch_size: int, progress: bool) -> float:

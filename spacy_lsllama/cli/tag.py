@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from ..tagging.errors import CommandError, UsageError
+from .defaults import DEFAULT_PIPELINE, MODEL_ENV, chosen_pipeline
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -53,15 +54,16 @@ def tag(
         ),
     ],
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--model",
             "-m",
-            envvar="LSLLAMA_MODEL",
+            envvar=MODEL_ENV,
             show_default=False,
-            help="Pipeline to run: a package name or a path, anything spacy.load accepts.",
+            help="Pipeline to run: a package name or a path, anything spacy.load accepts. "
+            f"Default: the shipped pipeline {DEFAULT_PIPELINE}.",
         ),
-    ],
+    ] = None,
     output: Annotated[
         str,
         typer.Option("--output", "-o", help="JSONL file to write, or - for standard output."),
@@ -186,15 +188,19 @@ def tag(
     Exit codes: 0 done, 1 failed (model, --on-error fail, I/O, resume refused), 2 usage
     error, 130 interrupted, 141 output or error pipe closed.
 
+    Without --model (or $LSLLAMA_MODEL) the shipped pipeline en_lsllama_ner runs.
+
     Example:
 
+        lsllama tag docs.jsonl --output tagged.jsonl
         lsllama tag docs.jsonl --model ./training/model-best --output tagged.jsonl
-        cat docs.jsonl | lsllama tag - -m en_lsllama_ner | head -n 3
+        cat docs.jsonl | lsllama tag - | head -n 3
         lsllama tag docs.jsonl -m en_lsllama_ner -o tagged.jsonl --resume
         lsllama tag docs.jsonl -m ./model -o tagged.jsonl --engine ray --actors 2
     """
     from ..tagging.report import StderrConsole
 
+    model = chosen_pipeline(model)
     console = StderrConsole()
     job: TagJob | None = None
     try:

@@ -52,6 +52,7 @@ FACTORY = "lsllama_transformer"
 
 @Language.factory(
     FACTORY,
+    assigns=["doc._.trf_data"],
     default_config={
         "model": DEFAULT_CONFIG["model"],
         "set_extra_annotations": {

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 from corpus_helpers import ents, error_of, write
-from spacy.tokens import Doc
+from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from spacy_lsllama.corpora import ConversionError, CorpusCounts, read_conll
+from spacy_lsllama.corpora import ConversionError, CorpusCounts, read_conll, write_docbin
+from spacy_lsllama.corpora.conll import DOCUMENT_KEY
 
 # CoNLL-U-like: comments before each sentence, an index column, the tag not the last column.
 COMMENTED = """\
@@ -264,3 +265,22 @@ def test_missing_file_is_a_conversion_error(tmp_path):
     err = error_of(read_conll, tmp_path / "nope.conll", vocab=Vocab())
     assert err.line is None
     assert str(err).startswith(f"{tmp_path / 'nope.conll'}: cannot read file")
+
+
+def test_sentences_keep_their_document_number_where_the_file_marks_documents(tmp_path):
+    text = CONLL_IOB1.replace("call NN I-NP O\n", "call NN I-NP O\n\nNo NN B-NP O\n")
+    docs = _read(write(tmp_path, "eng.train", text))
+    assert [doc.user_data.get(DOCUMENT_KEY) for doc in docs] == [0, 0, 1]
+
+
+def test_sentences_of_a_file_without_document_marks_have_no_document(tmp_path):
+    docs = _read(write(tmp_path, "data.conll", "Ann B-PER\n\nBob B-PER\n"))
+    assert all(DOCUMENT_KEY not in doc.user_data for doc in docs)
+
+
+def test_document_numbers_survive_the_docbin(tmp_path):
+    docs = _read(write(tmp_path, "eng.train", CONLL_IOB1))
+    write_docbin(docs, tmp_path / "train.spacy")
+    vocab = Vocab()
+    stored = list(DocBin().from_disk(tmp_path / "train.spacy").get_docs(vocab))
+    assert [doc.user_data[DOCUMENT_KEY] for doc in stored] == [0, 1]
