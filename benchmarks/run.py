@@ -1,4 +1,4 @@
-"""Run every benchmark in one go and summarise the ratios against the issue's targets.
+"""Run every benchmark in one go and summarise the ratios against their targets.
 
     python benchmarks/run.py --base-model models/smollm2-135m [--pipeline training/ner/model-best]
         [--run bidirectional=/work/runs/conll-bidir --run causal=/work/runs/conll-causal]
@@ -67,7 +67,7 @@ def sub_args(module: Any, args: argparse.Namespace, **values: Any) -> argparse.N
 
 
 def targets(results: dict[str, Any]) -> list[list[Any]]:
-    """Each target of the issue with this run's ratio."""
+    """Each target with this run's ratio."""
     rows = []
     inf, tr = results.get("inference"), results.get("training")
     if inf:

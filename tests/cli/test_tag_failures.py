@@ -1,4 +1,4 @@
-"""``lsllama tag`` against the failures of issue 19: each test reproduces one, on the fast
+"""``lsllama tag`` against failures seen in use: each test reproduces one, on the fast
 rule pipeline and, where the model matters, on an LS-LLaMA pipeline too."""
 
 import json
