@@ -11,6 +11,8 @@ from pathlib import Path
 
 import spacy
 
+from spacy_lsllama.pipeline.loading import pipeline_path
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -19,7 +21,8 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=0.1, help="in F1 points")
     args = parser.parse_args()
     measured = 100 * json.loads(args.scores.read_text())["ents_f"]
-    published = 100 * spacy.info(args.pipeline)["performance"]["ents_f"]
+    meta = spacy.util.get_model_meta(pipeline_path(args.pipeline))
+    published = 100 * meta["performance"]["ents_f"]
     verdict = "reproduced" if abs(measured - published) <= args.tolerance else "NOT reproduced"
     print(f"{args.pipeline}: test F1 {measured:.2f}, published {published:.2f}: {verdict}")
     sys.exit(verdict != "reproduced")
