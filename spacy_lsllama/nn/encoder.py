@@ -315,7 +315,7 @@ def build_encoder(settings: EncoderSettings, base: BaseModel | None = None) -> L
             settings.name, dtype=settings.dtype, attn_implementation=settings.attn_implementation
         )
     model = base.model
-    if settings.gradient_checkpointing:
+    if settings.gradient_checkpointing and settings.lora is not None:  # else nothing trains
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     adapted = apply_lora(model, settings.lora) if settings.lora is not None else model
