@@ -85,6 +85,7 @@ def forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[FullTransfor
         window=settings.window,
         stride=settings.stride,
         pad_id=encoder.tokenizer.pad_token_id,
+        causal=not encoder.unmasked,  # no layer attends both ways: only the left context
     )
     device = _shim(model).device
     inputs = ArgsKwargs(
