@@ -42,6 +42,7 @@ def windows(encoder: Any, settings: Any, docs: list[Any]) -> Any:
         window=settings.window,
         stride=settings.stride,
         pad_id=encoder.tokenizer.pad_token_id,
+        causal=not encoder.unmasked,
     )
 
 

@@ -88,7 +88,7 @@ def build_llama_transformer_v2(
         "middle K", "bottom K", "A:B" (layers A to B-1), "all" or "none". null follows
         `bidirectional`.
     lora: LoRA settings (`spacy-lsllama.LoRA.v2`: rank, target modules, layers); null
-        freezes the whole decoder.
+        freezes the whole decoder, so that only the heads train (feature extraction).
     dtype: "auto" (decided where the encoder is placed, `nn.precision`: bfloat16 on a GPU
         and for prediction on a CPU with AMX, float32 otherwise), "float32", "bfloat16" or
         "float16".

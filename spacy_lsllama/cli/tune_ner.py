@@ -22,7 +22,6 @@ from ..pipeline.ner import LabelSupervisedNER
 from .evaluate import predict
 
 DEFAULT_PENALTIES = "-0.5,0,0.5,1,1.5,2,3"
-KEYS = ("ents_p", "ents_r", "ents_f")
 
 
 def tune_ner(
@@ -65,9 +64,10 @@ def tune_ner(
         raise typer.Exit(1) from None
     predict(nlp, examples, batch_size=batch_size, progress=progress)
     scores = score_penalties(ner, examples, grid)
+    f_key = score_keys(ner)[2]
     # the best F1; among equals, the penalty closest to 0, the model as trained
-    best = max(scores, key=lambda row: (row["ents_f"], -abs(row["outside_penalty"])))
-    print_table(scores, best, name)
+    best = max(scores, key=lambda row: (row[f_key], -abs(row["outside_penalty"])))
+    print_table(scores, best, name, score_keys(ner))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps({"component": name, "best": best, "scores": scores}, indent=2))
@@ -97,10 +97,18 @@ def ner_component(nlp: Language, name: str | None) -> tuple[str, LabelSupervised
     return name, found[name]
 
 
+def score_keys(ner: LabelSupervisedNER) -> tuple[str, str, str]:
+    """The component's P, R and F score names: `ents_*`, or `spans_KEY_*` with `spans_key`."""
+    prefix = f"spans_{ner.spans_key}" if ner.spans_key else "ents"
+    return f"{prefix}_p", f"{prefix}_r", f"{prefix}_f"
+
+
 def score_penalties(
     ner: LabelSupervisedNER, examples: list[Example], grid: list[float]
 ) -> list[dict[str, float]]:
-    """Entity P/R/F of the already annotated examples, decoded again under each penalty."""
+    """Entity P/R/F of the already annotated examples, decoded again under each penalty,
+    under the component's own score names (`score_keys`; 0 where nothing is scored)."""
+    keys = score_keys(ner)
     docs = [eg.predicted for eg in examples]
     probs = ner.predict(docs)
     kept = ner.outside_penalty
@@ -110,24 +118,26 @@ def score_penalties(
             ner.outside_penalty = penalty
             ner.set_annotations(docs, probs)
             scores = ner.score(examples)
-            rows.append({"outside_penalty": penalty, **{k: scores[k] for k in KEYS}})
+            rows.append({"outside_penalty": penalty, **{k: scores[k] or 0.0 for k in keys}})
     finally:
         ner.outside_penalty = kept
     return rows
 
 
-def print_table(rows: list[dict[str, float]], best: dict[str, float], name: str) -> None:
+def print_table(
+    rows: list[dict[str, float]], best: dict[str, float], name: str, keys: tuple[str, str, str]
+) -> None:
     """The grid as a Rich table, with the best row marked and how to use it."""
     table = Table(title=f"{name}: entity scores by outside_penalty")
     for column in ("outside_penalty", "P", "R", "F", ""):
         table.add_column(column, justify="right")
     for row in rows:
         mark = "best" if row is best else ""
-        table.add_row(f"{row['outside_penalty']:g}", *(f"{100 * row[k]:.2f}" for k in KEYS), mark)
+        table.add_row(f"{row['outside_penalty']:g}", *(f"{100 * row[k]:.2f}" for k in keys), mark)
     console = Console()
     console.print(table)
     console.print(
-        f"best: outside_penalty = {best['outside_penalty']:g} (F1 {100 * best['ents_f']:.2f}); "
+        f"best: outside_penalty = {best['outside_penalty']:g} (F1 {100 * best[keys[2]]:.2f}); "
         f"score test with --components.{name}.outside_penalty {best['outside_penalty']:g}",
         soft_wrap=True,  # one line, so the option can be copied from a log
     )

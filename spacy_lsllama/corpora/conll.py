@@ -1,6 +1,7 @@
 """Token-tagged files in the CoNLL layout: one token per line, a blank line between sentences.
 
-Columns are separated by tabs or spaces; the token and the tag column are chosen by index
+Columns are separated by tabs or spaces (empty columns at the end of a line, as a trailing
+tab leaves, are ignored); the token and the tag column are chosen by index
 (negative counts from the end) or by header name, so files with extra annotation columns
 after the tag, or with two tag columns for nested entities, read as well as CoNLL-2003.
 Comment lines (`#` by default, as in CoNLL-U-derived sets) are skipped and counted, and
@@ -103,8 +104,12 @@ def read_conll(
 
 
 def _split(line: str, delimiter: str) -> list[str]:
+    """A line's cells; empty cells at the end (a line ending in a tab) are no columns."""
     if delimiter == "tab" or (delimiter == "auto" and "\t" in line):
-        return line.split("\t")
+        cells = line.split("\t")
+        while len(cells) > 1 and not cells[-1].strip():
+            cells.pop()
+        return cells
     return [cell for cell in line.split(" ") if cell]
 
 

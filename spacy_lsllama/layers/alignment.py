@@ -98,26 +98,34 @@ def window_starts(length: int, window: int, stride: int) -> list[int]:
     return starts
 
 
-def best_window(length: int, starts: list[int], window: int) -> numpy.ndarray:
-    """For each piece, the window in which it is farthest from an edge (most context)."""
+def best_window(
+    length: int, starts: list[int], window: int, *, causal: bool = False
+) -> numpy.ndarray:
+    """For each piece, the window in which it has most context: farthest from an edge, or,
+    for a `causal` encoder, which sees only the left context, farthest from the start."""
     positions = numpy.arange(length)
     best = numpy.zeros(length, dtype="int64")
     best_margin = numpy.full(length, -1, dtype="int64")
     for k, start in enumerate(starts):
         inside = (positions >= start) & (positions < start + window)
-        margin = numpy.minimum(positions - start, start + window - 1 - positions)
+        margin = positions - start
+        if not causal:
+            margin = numpy.minimum(margin, start + window - 1 - positions)
         better = inside & (margin > best_margin)
         best[better] = k
         best_margin[better] = margin[better]
     return best
 
 
-def batch_pieces(docs: list[DocPieces], *, window: int, stride: int, pad_id: int) -> PieceBatch:
-    """Cut every doc into overlapping windows and record how to stitch the outputs back."""
+def batch_pieces(
+    docs: list[DocPieces], *, window: int, stride: int, pad_id: int, causal: bool = False
+) -> PieceBatch:
+    """Cut every doc into overlapping windows and record how to stitch the outputs back:
+    each piece from its `best_window` (`causal`: the encoder has no unmasked layer)."""
     layouts = []
     for doc in docs:
         starts = window_starts(len(doc.ids), window, stride)
-        layouts.append((starts, best_window(len(doc.ids), starts, window)))
+        layouts.append((starts, best_window(len(doc.ids), starts, window, causal=causal)))
     width = min(window, max(len(doc.ids) for doc in docs))
     n_windows = sum(len(starts) for starts, _ in layouts)
     window_ids = numpy.full((n_windows, width), pad_id, dtype="int64")

@@ -30,6 +30,7 @@ from ..nn.base_model import (
     weights_sha256,
 )
 from ..nn.encoder import EncoderSettings, LlamaEncoder, build_encoder
+from ..nn.layer_selection import select_layers
 from ..nn.lora import adapter_state, load_adapter_state
 from ..nn.precision import place
 
@@ -101,6 +102,7 @@ def read_encoder(path: Path, settings: EncoderSettings) -> LlamaEncoder:
     else:
         base = _resolve_base(settings, reference)
         _check_fingerprint(base, reference["sha256"], reference)
+    _check_saved_settings(path / INFO_FILE, info, settings, base)
     encoder = build_encoder(settings, base)
     adapter = path / ADAPTER_FILE
     if isinstance(encoder.model, PeftModel):
@@ -114,6 +116,52 @@ def _load(name: str | Path, settings: EncoderSettings) -> BaseModel:
     return load_base_model(
         name, dtype=settings.dtype, attn_implementation=settings.attn_implementation
     )
+
+
+def _check_saved_settings(
+    info_path: Path, info: dict, settings: EncoderSettings, base: BaseModel
+) -> None:
+    """Refuse a config whose LoRA settings differ from those the adapters were trained with
+    (alpha / r scales the update, so a different alpha would load the same weights and
+    silently change what they do), or a base model of another hidden size."""
+    n_layers = int(base.model.config.num_hidden_layers)
+    saved_hidden = info.get("hidden_size")
+    hidden = int(base.model.config.hidden_size)
+    if saved_hidden is not None and saved_hidden != hidden:
+        raise ValueError(
+            f"{info_path}: the pipeline was saved with hidden_size = {saved_hidden}, but the "
+            f"base model has hidden_size = {hidden}."
+        )
+    if "lora" not in info:
+        return
+    saved, lora = info["lora"], settings.lora
+    if saved is None and lora is None:
+        return
+    if saved is None or lora is None:
+        trained = "without LoRA (lora = null)" if saved is None else "with LoRA adapters"
+        configured = "lora = null" if lora is None else "LoRA adapters"
+        raise ValueError(
+            f"{info_path}: the pipeline was saved {trained}, but the config sets "
+            f"{configured}. Set the encoder's lora as it was in training."
+        )
+    mismatches = [
+        (key, saved[key], value)
+        for key, value in (("r", lora.r), ("alpha", lora.alpha))
+        if key in saved and saved[key] != value
+    ]
+    if "target_modules" in saved and set(saved["target_modules"]) != set(lora.target_modules):
+        mismatches.append(("target_modules", saved["target_modules"], lora.target_modules))
+    if "layers" in saved and select_layers(saved["layers"], n_layers) != lora.adapted_layers(
+        n_layers
+    ):
+        mismatches.append(("layers", saved["layers"], lora.layers))
+    if mismatches:
+        key, trained, configured = mismatches[0]
+        raise ValueError(
+            f"{info_path}: the LoRA adapters were trained with lora.{key} = {trained!r}, but "
+            f"the config sets lora.{key} = {configured!r}. Set it as in training (alpha / r "
+            "scales the adapters' update, so other values would change what they do)."
+        )
 
 
 def _check_fingerprint(base: BaseModel, expected: str, reference: dict) -> None:

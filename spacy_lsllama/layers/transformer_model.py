@@ -85,6 +85,7 @@ def forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[FullTransfor
         window=settings.window,
         stride=settings.stride,
         pad_id=encoder.tokenizer.pad_token_id,
+        causal=not encoder.unmasked,  # no layer attends both ways: only the left context
     )
     device = _shim(model).device
     inputs = ArgsKwargs(
@@ -103,6 +104,9 @@ def forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[FullTransfor
     )
 
     def backprop(d_output: FullTransformerBatch) -> list[Doc]:
+        if not states.requires_grad:
+            # a frozen encoder (`lora = null`): nothing in it trains, only the heads do
+            return []
         d_states = d_output.model_output["output_0"].to(states.device)
         backprop_states(ArgsKwargs(args=(states,), kwargs={"grad_tensors": (d_states,)}))
         return []

@@ -183,10 +183,12 @@ class LlamaEncoder(torch.nn.Module):
         layers: range,
         compiled: bool,
         prefix: torch.Tensor | None = None,
+        *,
+        final_norm: bool = True,
     ) -> torch.Tensor:
         """Every packed row through a block of layers, `rows_per_forward` rows at a time,
         fullest first, each chunk cut to its fullest row: from the embeddings, or from
-        `prefix`, the rows' states where the block starts."""
+        `prefix`, the rows' states where the block starts. `final_norm`: as in `_run`."""
         rows = torch.zeros(
             (*packed.input_ids.shape, self.hidden_size),
             dtype=self.decoder.dtype(),
@@ -203,6 +205,7 @@ class LlamaEncoder(torch.nn.Module):
                 packed.segments[chunk, :n],
                 layers=layers,
                 compiled=compiled,
+                final_norm=final_norm,
             )
         return rows
 
@@ -214,10 +217,12 @@ class LlamaEncoder(torch.nn.Module):
         *,
         layers: range,
         compiled: bool,
+        final_norm: bool = True,
     ) -> torch.Tensor:
         """Run a chunk's hidden states through a block of decoder layers (and the final
-        norm when the block ends at the top), each layer with its own mask: causal or not
-        inside each packed window, as `unmasked` says."""
+        norm when the block ends at the top, unless `final_norm` is false: the frozen
+        prefix stops before it), each layer with its own mask: causal or not inside each
+        packed window, as `unmasked` says."""
         decoder = self.decoder
         rows, width = position_ids.shape
         if compiled:
@@ -243,7 +248,7 @@ class LlamaEncoder(torch.nn.Module):
                     use_cache=False,
                 )
                 hidden = output[0] if isinstance(output, tuple) else output
-        if layers.stop == len(decoder.layers):
+        if final_norm and layers.stop == len(decoder.layers):
             hidden = decoder.norm(hidden)
         return hidden[:rows, :width]
 
@@ -280,10 +285,11 @@ class LlamaEncoder(torch.nn.Module):
         self, input_ids: torch.Tensor, lengths: torch.Tensor, compiled: bool
     ) -> list[torch.Tensor]:
         """Each window's states after the frozen lower layers (no gradients: nothing there
-        trains), computed packed like the full forward pass."""
+        trains), computed packed like the full forward pass. Never normed: when the prefix
+        is every layer (`lora = null`), the upper block is empty and applies the norm."""
         packed = pack_windows(input_ids, lengths)
         with torch.no_grad():
-            rows = self._run_rows(packed, range(self.frozen_layers), compiled)
+            rows = self._run_rows(packed, range(self.frozen_layers), compiled, final_norm=False)
         flat = rows.reshape(-1, self.hidden_size)
         width = input_ids.shape[1]
         return [
@@ -309,7 +315,7 @@ def build_encoder(settings: EncoderSettings, base: BaseModel | None = None) -> L
             settings.name, dtype=settings.dtype, attn_implementation=settings.attn_implementation
         )
     model = base.model
-    if settings.gradient_checkpointing:
+    if settings.gradient_checkpointing and settings.lora is not None:  # else nothing trains
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     adapted = apply_lora(model, settings.lora) if settings.lora is not None else model

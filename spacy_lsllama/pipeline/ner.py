@@ -158,11 +158,24 @@ class LabelSupervisedNER(TrainablePipe):
         return tag_names(self.labels, self.cfg["scheme"])
 
     def add_label(self, label: str) -> int:
+        """Add an entity label before initialization; 0 if it is there already.
+
+        An initialized (or loaded) head has one output per tag of its labels and none for a
+        new one: a new label is refused then, as spaCy refuses one for a head it cannot
+        resize. Name every label before initializing, and train again.
+        """
         if not isinstance(label, str):
             raise ValueError(f"Entity labels must be strings, got {label!r}")
         if label in self.labels:
             return 0
-        self._allow_extra_label()
+        if self.model.get_ref("output_layer").has_param("W"):
+            raise ValueError(
+                f"[{self.name}] Cannot add the label {label!r} to an initialized component: "
+                f"its head has {len(self.tags)} outputs, the tags of {list(self.labels)}, "
+                "and none for a new label. Name every label before initialization (in the "
+                f"training data or [initialize.components.{self.name}.labels]) and train a "
+                "new component."
+            )
         self.cfg["labels"].append(label)
         self.vocab.strings.add(label)
         return 1

@@ -12,9 +12,11 @@ def from_step_v1(
 ) -> Iterator[float]:
     """``schedule``'s rates from ``start_step`` on, as if the updates before had been made.
 
-    warmup_steps: ramp the first rates up linearly from 0 over this many steps. A resumed run
-    starts with fresh optimizer moments, and the first steps of Adam take full-size updates
-    in every direction; a short ramp keeps them from undoing what was learned.
+    warmup_steps: ramp the first rates up linearly over this many steps, the first update at
+    1/warmup_steps of its rate (not 0: that update would be lost), the last at the full
+    rate. A resumed run starts with fresh optimizer moments, and the first steps of Adam
+    take full-size updates in every direction; a short ramp keeps them from undoing what
+    was learned.
     """
     for step, rate in enumerate(islice(iter(schedule), start_step, None)):
-        yield rate * min(1.0, step / warmup_steps) if warmup_steps else rate
+        yield rate * min(1.0, (step + 1) / warmup_steps) if warmup_steps else rate

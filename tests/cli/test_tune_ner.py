@@ -9,6 +9,7 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_lsllama.cli.app import app
+from spacy_lsllama.testing import lsllama_ner_pipeline
 
 runner = CliRunner()
 
@@ -81,3 +82,20 @@ def test_a_pipeline_without_the_component_or_data_is_a_clear_error(
     missing = tmp_path / "missing.spacy"
     result = _invoke("tune-ner", str(lsllama_pipeline), str(missing))
     assert result.exit_code == 1 and "missing.spacy" in result.output
+
+
+def test_a_component_writing_spans_is_scored_under_its_spans_key(tiny_model_dir, dev, tmp_path):
+    pipeline = lsllama_ner_pipeline(tmp_path / "spans", tiny_model_dir, spans_key="ner", steps=10)
+    nlp = spacy.blank("en")
+    docs = list(DocBin().from_disk(dev).get_docs(nlp.vocab))
+    for doc in docs:
+        doc.spans["ner"] = list(doc.ents)
+        doc.ents = []
+    DocBin(docs=docs).to_disk(tmp_path / "dev.spacy")
+    out = tmp_path / "tune.json"
+    result = _invoke("tune-ner", str(pipeline), str(tmp_path / "dev.spacy"), "--penalties",
+                     "-50,0,50", "--output", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = {row["outside_penalty"]: row for row in json.loads(out.read_text())["scores"]}
+    assert set(rows[0.0]) == {"outside_penalty", "spans_ner_p", "spans_ner_r", "spans_ner_f"}
+    assert rows[-50.0]["spans_ner_r"] == 0.0 and rows[50.0]["spans_ner_r"] > 0.0

@@ -284,3 +284,13 @@ def test_document_numbers_survive_the_docbin(tmp_path):
     vocab = Vocab()
     stored = list(DocBin().from_disk(tmp_path / "train.spacy").get_docs(vocab))
     assert [doc.user_data[DOCUMENT_KEY] for doc in stored] == [0, 1]
+
+
+def test_a_trailing_tab_leaves_no_column(tmp_path):
+    """Real corpora end some lines with a tab: an empty last column, which is no column."""
+    text = "EU\tNNP\tB-NP\tB-ORG\t\nrejects\tVBZ\tB-VP\tO\n\nGerman\tJJ\tB-NP\tB-MISC\t \t\n"
+    docs = _read(write(tmp_path, "eng.train", text), scheme="iob2")
+    assert [[t.text for t in doc] for doc in docs] == [["EU", "rejects"], ["German"]]
+    assert ents(docs[0]) == [("EU", "ORG")] and ents(docs[1]) == [("German", "MISC")]
+    path = write(tmp_path, "short.train", "EU\tNNP\tB-NP\tB-ORG\t\nrejects\tO\t\n")
+    assert str(error_of(read_conll, path, vocab=Vocab())) == f"{path}:2: expected 4 columns, got 2"

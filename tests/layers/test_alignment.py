@@ -87,8 +87,15 @@ def test_windows_cover_every_piece_and_stitch_to_the_same_piece(length, window, 
         assert (batch.keep[d, :n] == 1).all() and (batch.keep[d, n:] == 0).all()
 
 
+def test_best_window_of_a_causal_encoder_has_most_left_context():
+    starts = window_starts(20, 8, 6)  # [0, 6, 12]
+    assert best_window(20, starts, 8).tolist() == [0] * 7 + [1] * 6 + [2] * 7
+    assert best_window(20, starts, 8, causal=True).tolist() == [0] * 8 + [1] * 6 + [2] * 6
+
+
 def test_long_document_pieces_get_the_states_of_their_best_window(tiny_model_dir):
-    """Causal, so each window's states are the decoder's own on that window's pieces."""
+    """Causal, so each window's states are the decoder's own on that window's pieces, and
+    each piece's best window is the first that holds it: the one with most left context."""
     window, stride = 16, 12
     nlp = encoder_nlp(tiny_model_dir, window=window, stride=stride, bidirectional=False)
     doc = nlp(" ".join(["Barack Obama visited Paris and Berlin."] * 20))
@@ -97,7 +104,9 @@ def test_long_document_pieces_get_the_states_of_their_best_window(tiny_model_dir
     n = len(states)
     assert n > 3 * window and (doc._.trf_data.align.lengths >= 1).all()
     starts = window_starts(n, window, stride)
-    owner = best_window(n, starts, window)
+    owner = numpy.asarray(
+        [next(w for w, s in enumerate(starts) if p < s + window) for p in range(n)]
+    )
     decoder = get_encoder(nlp.get_pipe("llm").model).model
     with torch.no_grad():
         for w, start in enumerate(starts):

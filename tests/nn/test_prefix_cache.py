@@ -162,3 +162,21 @@ def test_spacy_updates_with_shuffling_and_accumulation_match_uncached(deep_arch_
     for key in plain:
         torch.testing.assert_close(cached[key], plain[key], rtol=1e-4, atol=1e-6)
     assert any(float(v.detach().abs().sum()) > 0 for k, v in cached.items() if "lora_B" in k)
+
+
+def test_a_prefix_of_every_layer_gives_the_states_of_the_full_forward_pass(deep_arch_dirs):
+    """Without LoRA every layer is frozen: the cache holds the top layer's states and the
+    final norm is applied once, as in prediction."""
+    encoders = []
+    for cache_mb in (64, 0):
+        nlp = encoder_nlp(
+            deep_arch_dirs["llama"], lora=None, window=16, stride=12, prefix_cache_mb=cache_mb
+        )
+        encoders.append(get_encoder(nlp.get_pipe("llm").model))
+    cached, plain = encoders
+    assert cached.frozen_layers == 6 and cached.prefix_cache is not None
+    inputs = batch_inputs(nlp, TEXTS)
+    expected = plain(*inputs)
+    torch.testing.assert_close(cached(*inputs), expected, rtol=1e-5, atol=1e-5)  # computed
+    torch.testing.assert_close(cached(*inputs), expected, rtol=1e-5, atol=1e-5)  # cached
+    assert cached.prefix_cache.hits > 0

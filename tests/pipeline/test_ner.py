@@ -8,7 +8,7 @@ import spacy
 from spacy.training import Example
 
 from spacy_lsllama.layers.transformer_model import get_settings
-from spacy_lsllama.testing import train_shipped_config
+from spacy_lsllama.testing import encoder_nlp, train_shipped_config
 
 NER_CONFIG = """
 [nlp]
@@ -215,3 +215,20 @@ def test_trains_with_spacy_train_from_a_config(tiny_model_dir, tmp_path, config)
     loaded = train_shipped_config(config, docs, tiny_model_dir, tmp_path, **overrides)
     assert loaded.pipe_names == ["llm", "ner"]
     assert get_settings(loaded.get_pipe("llm").model).unmasked_spec == "none"
+
+
+def test_a_label_is_refused_once_the_head_is_sized(tiny_model_dir):
+    nlp = encoder_nlp(tiny_model_dir, lora=None)
+    ner = nlp.add_pipe("lsllama_ner", config={"model": {"tok2vec": {"upstream": "llm"}}})
+    assert ner.add_label("PER") == 1  # before initialization: taken
+    examples = generated_examples(nlp, n=4)
+    ner.initialize(lambda: examples, nlp=nlp)
+    output = ner.model.get_ref("output_layer")
+    assert ner.labels == ("PER", "LOC") and output.get_dim("nO") == len(ner.tags) == 5
+    assert ner.add_label("PER") == 0
+    with pytest.raises(ValueError, match="Cannot add the label 'ORG' to an initialized"):
+        ner.add_label("ORG")
+    with pytest.raises(ValueError, match="Cannot add the label 'ORG' to an initialized"):
+        ner.initialize(lambda: examples, nlp=nlp, labels=["ORG", "PER"])
+    assert ner.labels == ("PER", "LOC") and output.get_dim("nO") == len(ner.tags) == 5
+    assert ner.predict([nlp.make_doc("Obama visited Paris")])[0].shape == (3, 5)

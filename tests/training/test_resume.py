@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from itertools import islice
 from pathlib import Path
 
 import numpy
@@ -118,15 +119,30 @@ def test_saved_pipelines_record_the_updates_they_hold(stopped_run):
 def test_resume_trains_on_from_the_saved_weights_to_the_end_of_the_budget(run):
     before = trained_weights(run / "model-last")
     state = resume(run, warmup_steps=20)
-    # spaCy makes max_steps + 1 updates; the last two here have rate 0 (the ramp's first
-    # step, and the end of the linear decay), so the weights are those saved at the stop:
-    # a continuation that started from fresh weights would differ
+    # spaCy makes max_steps + 1 updates; the last two here are the ramp's first, at 1/20 of
+    # the schedule's 3e-5 for step 11 (an Adam step: at most 1.5e-6 per weight), and one
+    # at rate 0 (the end of the linear decay), so the weights are those saved at the stop
+    # give or take that step: a continuation that started from fresh weights would differ
     assert state.finished and (state.progress.steps, state.total_steps) == (13, 12)
     after = trained_weights(run / "model-last")
     assert after.keys() == before.keys()
     for name, value in before.items():
-        numpy.testing.assert_array_equal(after[name], value, err_msg=name)
+        numpy.testing.assert_allclose(after[name], value, rtol=0, atol=1e-5, err_msg=name)
     assert sorted(p.name for p in run.iterdir()) == ["model-best", "model-last", "resume.cfg"]
+
+
+def test_the_first_update_of_a_continuation_is_made(stopped_run, tmp_path):
+    """Its rate is the run's for that step, ramped: a quarter of it with a 4-step ramp."""
+    state = find_state(stopped_run)
+    config = continuation_config(state, tmp_path / CHECKPOINT, warmup_steps=4)
+
+    def schedule(config: Config):
+        return registry.resolve({"rate": config["training"]["optimizer"]["learn_rate"]})["rate"]
+
+    whole = list(islice(schedule(state.config), TOTAL_STEPS + 1))
+    assert whole[STOP_AT] > 0
+    continued = list(islice(schedule(config), 2))
+    assert continued == [whole[STOP_AT] / 4, whole[STOP_AT + 1] / 2]
 
 
 def test_the_continuation_scores_the_last_step_as_the_run_would_have(run, monkeypatch):
