@@ -144,7 +144,7 @@ def _check_saved_settings(
             f"{info_path}: the pipeline was saved {trained}, but the config sets "
             f"{configured}. Set the encoder's lora as it was in training."
         )
-    mismatches = [
+    mismatches: list[tuple[str, Any, Any]] = [
         (key, saved[key], value)
         for key, value in (("r", lora.r), ("alpha", lora.alpha))
         if key in saved and saved[key] != value
@@ -156,11 +156,11 @@ def _check_saved_settings(
     ):
         mismatches.append(("layers", saved["layers"], lora.layers))
     if mismatches:
-        key, trained, configured = mismatches[0]
+        key, trained_value, configured_value = mismatches[0]
         raise ValueError(
-            f"{info_path}: the LoRA adapters were trained with lora.{key} = {trained!r}, but "
-            f"the config sets lora.{key} = {configured!r}. Set it as in training (alpha / r "
-            "scales the adapters' update, so other values would change what they do)."
+            f"{info_path}: the LoRA adapters were trained with lora.{key} = {trained_value!r}, "
+            f"but the config sets lora.{key} = {configured_value!r}. Set it as in training "
+            "(alpha / r scales the adapters' update, so other values would change what they do)."
         )
 
 
