@@ -7,7 +7,7 @@ host that predicts on its CPU (`spacy.load` without `--gpu-id`) runs the CPU rul
 - On a CPU, for prediction: bfloat16 only where the CPU multiplies bfloat16 matrices in
   hardware, which `/proc/cpuinfo` lists as `amx_bf16` (Intel AMX). On such a host (2 cores,
   one thread, SmolLM2-135M, LoRA r=12, 96 CoNLL-2003 sentences) the pipeline ran 403 words/s
-  in bfloat16 against 175 in float32. Issue 18 saw 0.66x on another host; `avx512_bf16`
+  in bfloat16 against 175 in float32. Another host measured 0.66x; `avx512_bf16`
   without AMX is not taken as enough (not measured apart), so float32 stays there.
 - On a CPU, for training (`nlp.initialize`): float32. bfloat16 training on CPUs is not measured
   here, and float32 keeps LoRA merged for prediction during training.
