@@ -46,14 +46,16 @@ def tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
     )
 
 
-def build_tiny_model(path: Path, arch: str = "llama", *, seed: int = 0, n_layers: int = 2) -> Path:
+def build_tiny_model(
+    path: Path, arch: str = "llama", *, seed: int = 0, n_layers: int = 2, hidden_size: int = 64
+) -> Path:
     """Save a tiny random decoder of the given architecture and its tokenizer to `path`."""
     torch.manual_seed(seed)
     tokenizer = tiny_tokenizer()
     config = CONFIGS[arch](
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
         num_hidden_layers=n_layers,
         num_attention_heads=4,
         num_key_value_heads=2,

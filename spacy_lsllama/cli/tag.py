@@ -256,9 +256,13 @@ def tag(
 def _local_engine(
     model: str, gpu_id: int, max_chars: int, compile: bool, n_process: int
 ) -> LocalEngine:
-    from ..tagging.local import LocalEngine, load_pipeline
+    from ..tagging.local import LocalEngine, fork_safe_threads, load_pipeline
 
-    return LocalEngine(load_pipeline(model, gpu_id, max_chars, compile), n_process)
+    if n_process == 1:
+        return LocalEngine(load_pipeline(model, gpu_id, max_chars, compile))
+    threads = fork_safe_threads(n_process)  # before loading: loading runs torch
+    nlp = load_pipeline(model, gpu_id, max_chars, compile)
+    return LocalEngine(nlp, n_process, worker_threads=threads)
 
 
 def _ray_settings(

@@ -1,4 +1,12 @@
-"""The local engine: spaCy's ``nlp.pipe`` in this process, or in its worker processes."""
+"""The local engine: spaCy's ``nlp.pipe`` in this process, or in its worker processes.
+
+Workers (``n_process > 1``) are forked, as ``multiprocessing`` starts processes on Linux.
+torch's CPU thread pool is GNU OpenMP's, which is not fork-safe: once a process has run a
+parallel region on several threads, a process forked from it hangs at its first one (an
+LS-LLaMA pipeline's workers then never tag a line: loading SmolLM2 in bfloat16 runs such
+regions). So a worker runs one torch thread, or, where the parent loaded its pipeline on one
+thread (`fork_safe_threads`), its share of the parent's threads.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +17,11 @@ import signal
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from multiprocessing.util import register_after_fork
 from types import FrameType
 
 import spacy
+import torch
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -49,13 +59,33 @@ def load_pipeline(model: str, gpu_id: int, max_chars: int, compile: bool) -> Lan
     return nlp
 
 
-class LocalEngine:
-    """Run ``nlp`` over the records, ``n_process`` processes as nlp.pipe runs them."""
+def fork_safe_threads(n_process: int) -> int:
+    """Keep this process to one torch thread from now on, so that the workers forked from it
+    can run several (see the module docstring); return each worker's share of its threads
+    (at least 1). Call it before loading the pipeline: loading runs torch too."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return max(1, threads // n_process)
 
-    def __init__(self, nlp: Language, n_process: int = 1) -> None:
+
+class LocalEngine:
+    """Run ``nlp`` over the records, ``n_process`` processes as nlp.pipe runs them.
+
+    Each forked worker runs ``worker_threads`` torch threads: 1 unless the pipeline was
+    loaded after `fork_safe_threads`, whose answer this is (more would hang the worker).
+    """
+
+    def __init__(self, nlp: Language, n_process: int = 1, worker_threads: int = 1) -> None:
         self.nlp = nlp
         self.n_process = n_process
+        self.worker_threads = worker_threads
         self.builder = RecordBuilder(OutputPlan.for_pipeline(nlp))
+        if n_process > 1:
+            register_after_fork(self, LocalEngine._in_worker)
+
+    def _in_worker(self) -> None:
+        """Run in each forked worker, before it tags anything."""
+        torch.set_num_threads(self.worker_threads)
 
     def run(self, items: Iterable[Item], batch_size: int) -> Iterator[Outcome]:
         """Tag zone by zone; zones, like batches, start at fixed line numbers."""

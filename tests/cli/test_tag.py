@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from spacy_lsllama import __version__
 from spacy_lsllama.cli.app import app
-from spacy_lsllama.testing import lsllama_ner_pipeline
+from spacy_lsllama.testing import build_tiny_model, lsllama_ner_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDS = [
@@ -118,6 +118,55 @@ def test_n_process_gives_the_same_output(tiny_pipeline):
     multi = tag("-", "-m", tiny_pipeline, "-b", "16", "--n-process", "2", input=data)
     assert multi.exit_code == 0, multi.stderr
     assert multi.stdout == single.stdout
+
+
+@pytest.fixture(scope="module")
+def threaded_load_pipeline(tmp_path_factory) -> Path:
+    """An LS-LLaMA pipeline whose loading runs torch on several threads, as a full-size one
+    does: its base model, 128 wide, is cast to bfloat16 on load (a 65,536-value embedding is
+    two threads' work; the default tiny model's 32,768 values are one)."""
+    root = tmp_path_factory.mktemp("threaded")
+    base = build_tiny_model(root / "base", hidden_size=128)
+    pipeline = lsllama_ner_pipeline(root / "ner", base)
+    config = pipeline / "config.cfg"
+    config.write_text(config.read_text().replace('dtype = "float32"', 'dtype = "bfloat16"'))
+    return pipeline
+
+
+def test_n_process_tags_an_lsllama_pipeline_without_hanging(threaded_load_pipeline):
+    """Workers forked from a process that ran torch on several threads hang at their first
+    parallel op (GNU OpenMP): `lsllama tag --n-process 2` loads the pipeline on one thread
+    and gives each worker half of the threads. A hang fails here after the timeout."""
+    data = jsonl([{"id": i, "text": f"Merkel visited Tokyo today, visit {i}."} for i in range(24)])
+    command = [sys.executable, "-m", "spacy_lsllama.cli", "tag", "-", "-m"]
+    command += [str(threaded_load_pipeline), "-b", "4", "--n-process", "2"]
+    env = {**cli_env(), "OMP_NUM_THREADS": "4"}  # 2 threads per worker, whatever the host
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(data, timeout=N_PROCESS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the workers too
+        process.communicate()
+        pytest.fail(f"--n-process 2 wrote nothing in {N_PROCESS_TIMEOUT} s: the workers hang")
+    assert process.returncode == 0, stderr.decode()
+    single = tag("-", "-m", threaded_load_pipeline, "-b", "4", input=data)
+    for a, b in zip(parse(stdout), parse(single.stdout), strict=True):
+        assert [(e["start"], e["end"], e["label"]) for e in a["ents"]] == [
+            (e["start"], e["end"], e["label"]) for e in b["ents"]
+        ]
+        for ea, eb in zip(a["ents"], b["ents"], strict=True):
+            assert ea["score"] == pytest.approx(eb["score"], abs=1e-2)  # bfloat16
+
+
+# About 10 s on an idle machine (importing torch, loading the pipeline), minutes on a busy one.
+N_PROCESS_TIMEOUT = 600
 
 
 def test_text_field_option(tiny_pipeline):
