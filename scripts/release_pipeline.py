@@ -24,6 +24,8 @@ from typing import Any
 
 from prepare_package import prepare
 
+from spacy_lsllama.nn.precision import CPU_INFO, cpu_flags
+
 NAME = "en_lsllama_ner"
 KEPT = ("README.md",)  # the hand-written model card
 SCORE_KEYS = ("ents_f", "ents_p", "ents_r", "ents_per_type")
@@ -40,17 +42,12 @@ def evaluation(scores: dict[str, Any]) -> dict[str, Any]:
 
 def host() -> str:
     """The CPU the speed was measured on, with its matrix units."""
-    flags = set()
-    cpuinfo = Path("/proc/cpuinfo")
     model = platform.processor() or "unknown CPU"
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            if key.strip() == "flags":
-                flags = set(value.split())
-                break
+    if CPU_INFO.exists():
+        lines = CPU_INFO.read_text().splitlines()
+        names = [line.partition(":")[2].strip() for line in lines if line.startswith("model name")]
+        model = names[0] if names else model
+    flags = cpu_flags()
     units = "AMX" if "amx_bf16" in flags else "AVX-512-BF16" if "avx512_bf16" in flags else None
     return f"{model} ({units or 'no bfloat16 matrix units'})"
 
