@@ -87,7 +87,7 @@ def build_llama_transformer_v2(
     unmasked_layers: the layers that attend both ways, when not all or none: "top K",
         "middle K", "bottom K", "A:B" (layers A to B-1), "all" or "none". null follows
         `bidirectional`.
-    lora: LoRA settings (`spacy-lsllama.LoRA.v2`: rank, target modules, layers); null
+    lora: LoRA settings (`spacy-lsllama.LoRA.v3`: rank, target modules, layers); null
         freezes the whole decoder, so that only the heads train (feature extraction).
     dtype: "auto" (decided where the encoder is placed, `nn.precision`: bfloat16 on a GPU
         and for prediction on a CPU with AMX, float32 otherwise), "float32", "bfloat16" or
@@ -152,19 +152,40 @@ def configure_lora_v2(
     target_modules: list[str] = LLAMA_ATTENTION,
     layers: str = "all",
 ) -> LoraSettings:
+    """LoRA.v3 with peft's own dropout: a mask of its own for every adapter."""
+    return configure_lora_v3(r, alpha, dropout, target_modules, layers, shared_dropout=False)
+
+
+@registry.misc("spacy-lsllama.LoRA.v3")
+def configure_lora_v3(
+    r: int = 12,
+    alpha: int = 32,
+    dropout: float = 0.1,
+    target_modules: list[str] = LLAMA_ATTENTION,
+    layers: str = "all",
+    shared_dropout: bool = True,
+) -> LoraSettings:
     """LoRA settings for the encoder's `lora` config value.
 
     target_modules: the projections that get adapters; add "gate_proj", "up_proj" and
         "down_proj" for LoRA on every linear layer (the QLoRA recommendation).
     layers: the decoder layers that carry adapters ("all", "top K", "A:B", ...); the
         layers below them stay frozen, and the frozen-prefix cache skips them in training.
+    shared_dropout: projections that read the same input (q/k/v, gate/up) share one
+        dropout mask, drawn cheaply on CPU (`nn.dropout`); false: peft's dropout, one
+        mask per adapter.
     """
     if r < 1:
         raise ValueError(f"LoRA rank must be at least 1, got {r}")
     if not target_modules:
         raise ValueError("LoRA needs at least one target module")
     return LoraSettings(
-        r=r, alpha=alpha, dropout=dropout, target_modules=list(target_modules), layers=layers
+        r=r,
+        alpha=alpha,
+        dropout=dropout,
+        target_modules=list(target_modules),
+        layers=layers,
+        shared_dropout=shared_dropout,
     )
 
 

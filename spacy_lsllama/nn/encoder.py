@@ -18,6 +18,7 @@ from .compile import compiled_layers, pad_chunk
 from .layer_selection import check_layers, select_layers
 from .lora import LoraSettings, apply_lora
 from .packing import PackedRows, pack_windows
+from .precision import autocast
 from .prefix_cache import PrefixCache, window_key
 from .unmasking import check_attention, segment_mask_4d, sliding_window
 
@@ -170,10 +171,11 @@ class LlamaEncoder(torch.nn.Module):
         compiled = self.settings.compile and not torch.is_grad_enabled()
         lengths = attention_mask.sum(dim=1)
         packed = pack_windows(input_ids, lengths)
-        prefix = self._cached_prefix(input_ids, lengths, packed, compiled)
-        start = 0 if prefix is None else self.frozen_layers
-        layers = range(start, len(self.decoder.layers))
-        rows = self._run_rows(packed, layers, compiled, prefix).float()
+        with autocast(self.model, input_ids.device):  # mixed precision (`precision`)
+            prefix = self._cached_prefix(input_ids, lengths, packed, compiled)
+            start = 0 if prefix is None else self.frozen_layers
+            layers = range(start, len(self.decoder.layers))
+            rows = self._run_rows(packed, layers, compiled, prefix).float()
         states = rows.reshape(-1, self.hidden_size)[packed.source]
         return states[gather] * keep.unsqueeze(-1)
 

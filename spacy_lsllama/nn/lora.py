@@ -7,6 +7,7 @@ from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dic
 from peft.utils import get_peft_model_state_dict
 from transformers import PreTrainedModel
 
+from .dropout import SharedInputDropout
 from .layer_selection import check_layers, select_layers
 
 LLAMA_ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
@@ -22,6 +23,7 @@ class LoraSettings:
     dropout: float = 0.1
     target_modules: list[str] = field(default_factory=lambda: list(LLAMA_ATTENTION))
     layers: str = "all"
+    shared_dropout: bool = True
 
     def __post_init__(self) -> None:
         self.layers = check_layers(self.layers)
@@ -56,7 +58,21 @@ def apply_lora(model: PreTrainedModel, settings: LoraSettings) -> PeftModel:
         layers_pattern=None if len(layers) == n_layers else "layers",
         bias="none",
     )
-    return get_peft_model(model, config)
+    adapted = get_peft_model(model, config)
+    if settings.shared_dropout and settings.dropout > 0:
+        share_input_dropout(adapted, settings.dropout)
+    return adapted
+
+
+def share_input_dropout(model: PeftModel, p: float) -> None:
+    """Give every adapter one `SharedInputDropout`: projections that read the same tensor
+    (q/k/v, gate/up) then draw one mask for it instead of one each (`nn.dropout`)."""
+    shared = SharedInputDropout(p)
+    for module in model.modules():
+        dropouts = getattr(module, "lora_dropout", None)
+        if isinstance(dropouts, torch.nn.ModuleDict):
+            for name in dropouts:
+                dropouts[name] = shared
 
 
 def adapter_state(model: PeftModel) -> dict[str, torch.Tensor]:

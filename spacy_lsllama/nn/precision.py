@@ -3,14 +3,18 @@
 "auto" depends on the device the encoder actually runs on, not on what the host has: a GPU
 host that predicts on its CPU (`spacy.load` without `--gpu-id`) runs the CPU rule.
 
-- On a GPU: bfloat16 where the GPU supports it (the LoRA adapters stay float32), else float32.
-- On a CPU, for prediction: bfloat16 only where the CPU multiplies bfloat16 matrices in
-  hardware, which `/proc/cpuinfo` lists as `amx_bf16` (Intel AMX). On such a host (2 cores,
-  one thread, SmolLM2-135M, LoRA r=12, 96 CoNLL-2003 sentences) the pipeline ran 403 words/s
-  in bfloat16 against 175 in float32. Another host measured 0.66x; `avx512_bf16`
-  without AMX is not taken as enough (not measured apart), so float32 stays there.
-- On a CPU, for training (`nlp.initialize`): float32. bfloat16 training on CPUs is not measured
-  here, and float32 keeps LoRA merged for prediction during training.
+- On a GPU: bfloat16 where the GPU supports it, else float32.
+- On a CPU, for training (`nlp.initialize`): bfloat16 where the CPU multiplies bfloat16
+  matrices in hardware, with AMX (`amx_bf16` in /proc/cpuinfo) or AVX-512 BF16
+  (`avx512_bf16`); float32 on CPUs with neither, which would emulate bfloat16 slowly.
+- On a CPU, for prediction: bfloat16 where the CPU has AMX; on such a host (2 cores, one
+  thread, SmolLM2-135M, LoRA r=12, 96 CoNLL-2003 sentences) the pipeline ran 403 words/s in
+  bfloat16 against 175 in float32. See docs/results.md for AVX-512 BF16 hosts.
+
+bfloat16 is mixed precision, the usual GPU recipe: the frozen weights are stored in
+bfloat16, and the forward pass runs under `torch.autocast`, so the LoRA adapters' matrix
+products run in bfloat16 too, while the adapters themselves, their gradients, the optimizer
+state and the loss stay float32 (the encoder hands its states over in float32).
 
 Weights are loaded in float32 ("auto" at load) and cast here, once, when the encoder is placed.
 Only the weights are cast: the parameters and the buffers saved with them. Buffers a model
@@ -21,16 +25,20 @@ states then differ from float32 by 3.1 % instead of the 1.1 % of bfloat16 weight
 """
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TypeVar
 
 import torch
+from peft.tuners.tuners_utils import BaseTunerLayer
 
 M = TypeVar("M", bound=torch.nn.Module)
 
 CPU_INFO = Path("/proc/cpuinfo")
-# CPU features that make bfloat16 prediction faster than float32 (see the module docstring).
-FAST_BF16_CPU_FLAGS = frozenset({"amx_bf16"})
+# CPU features that make bfloat16 faster than float32 (see the module docstring).
+BF16_PREDICTION_CPU_FLAGS = frozenset({"amx_bf16"})
+BF16_TRAINING_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+HALF_DTYPES = (torch.bfloat16, torch.float16)
 ADAPTER_MARK = "lora_"
 
 
@@ -51,13 +59,31 @@ def auto_dtype(
     device: torch.device | str, *, training: bool, flags: frozenset[str] | None = None
 ) -> torch.dtype:
     """What `dtype = "auto"` runs in on this device (the rule in the module docstring)."""
+    return _auto(device, training=training, flags=flags)[0]
+
+
+def auto_reason(device: torch.device | str, *, training: bool) -> str:
+    """Why "auto" picks what it picks here, in words: what `spacy train` prints."""
+    return _auto(device, training=training, flags=None)[1]
+
+
+def _auto(
+    device: torch.device | str, *, training: bool, flags: frozenset[str] | None
+) -> tuple[torch.dtype, str]:
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    if device.type == "cpu" and not training:
-        if FAST_BF16_CPU_FLAGS <= (cpu_flags() if flags is None else flags):
-            return torch.bfloat16
-    return torch.float32
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16, "this GPU supports bfloat16"
+        return torch.float32, "this GPU has no bfloat16"
+    if device.type != "cpu":
+        return torch.float32, f"on {device.type}"
+    found = cpu_flags() if flags is None else flags
+    wanted = BF16_TRAINING_CPU_FLAGS if training else BF16_PREDICTION_CPU_FLAGS
+    task = "training" if training else "prediction"
+    matched = sorted(wanted & found)
+    if matched:
+        return torch.bfloat16, f"{task} on a CPU with {', '.join(matched)}"
+    return torch.float32, f"{task} on a CPU without {' or '.join(sorted(wanted))}"
 
 
 def named_dtype(name: str) -> torch.dtype:
@@ -98,10 +124,25 @@ def cast_weights(module: M, dtype: torch.dtype) -> M:
 def place(module: M, device: torch.device | str, dtype: str, *, training: bool) -> M:
     """Move the encoder to `device` and cast its frozen weights to the dtype they run in there.
 
-    LoRA adapters stay in their own dtype (float32): they are what trains, and peft computes
-    them in float32 either way. Derived buffers such as the rotary `inv_freq` stay float32.
+    LoRA adapters stay in their own dtype (float32): they are what trains. In half precision
+    the forward pass runs under `autocast` (below), so peft's casting of each adapter's
+    input to float32 is switched off: the input stays bfloat16 and autocast runs the
+    adapter's products in bfloat16. Derived buffers such as the rotary `inv_freq` stay float32.
     """
     target = auto_dtype(device, training=training) if dtype == "auto" else named_dtype(dtype)
     if weights_dtype(module) != target:  # cast before the move: a GPU never holds both
         cast_weights(module, target)
+    for layer in module.modules():
+        if isinstance(layer, BaseTunerLayer):  # peft's adapter layers
+            # a plain flag (Module.__setattr__ is typed for tensors and modules)
+            layer.cast_input_dtype_enabled = target not in HALF_DTYPES  # type: ignore[assignment]
     return module.to(device)
+
+
+def autocast(module: torch.nn.Module, device: torch.device) -> AbstractContextManager:
+    """The mixed-precision context of a forward pass: autocast to the frozen weights' dtype
+    where they are half precision (so the float32 adapters' products follow), else none."""
+    dtype = weights_dtype(module)
+    if dtype not in HALF_DTYPES:
+        return nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

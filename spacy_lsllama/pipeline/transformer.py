@@ -6,18 +6,21 @@ the LoRA adapter in safetensors plus a fingerprinted reference to the base model
 one msgpack blob holding every weight.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import srsly
 from spacy import util
 from spacy.language import Language
+from spacy.training import Example
 from spacy_transformers.annotation_setters import null_annotation_setter
 from spacy_transformers.pipeline_component import Transformer
-from thinc.api import Model
+from thinc.api import Model, get_torch_default_device
+from wasabi import msg
 
 from ..layers.shim import read_encoder, write_encoder
 from ..layers.transformer_model import encoder_dtype, get_encoder, get_settings, place_encoder
+from ..nn.precision import auto_reason
 from .compilation import encoder_layers
 
 DEFAULT_CONFIG_STR = """
@@ -39,12 +42,13 @@ prefix_cache_mb = 2048
 prefix_cache_predict = false
 
 [model.lora]
-@misc = "spacy-lsllama.LoRA.v2"
+@misc = "spacy-lsllama.LoRA.v3"
 r = 12
 alpha = 32
 dropout = 0.1
 target_modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
 layers = "all"
+shared_dropout = true
 """
 DEFAULT_CONFIG = util.load_config_from_str(DEFAULT_CONFIG_STR)
 FACTORY = "lsllama_transformer"
@@ -76,6 +80,20 @@ def make_lsllama_transformer(
 
 class LlamaTransformer(Transformer):
     """spacy-transformers' Transformer with file-based, pickle-free encoder serialization."""
+
+    def initialize(
+        self, get_examples: Callable[[], Iterable[Example]], *, nlp: Language | None = None
+    ) -> None:
+        """Load the base model, say which dtype training runs in and why, and record it in
+        the pipeline's meta (`lsllama.training_dtype`), which `spacy train` saves."""
+        super().initialize(get_examples, nlp=nlp)
+        dtype = str(encoder_dtype(self.model)).removeprefix("torch.")
+        setting = get_settings(self.model).dtype
+        why = auto_reason(get_torch_default_device(), training=True)
+        chosen = f"{dtype} (dtype = auto: {why})" if setting == "auto" else dtype
+        msg.info(f"{self.name}: the encoder trains in {chosen}")
+        if nlp is not None:
+            nlp.meta.setdefault("lsllama", {})[f"{self.name}.training_dtype"] = chosen
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = tuple()) -> None:
         serialize = {

@@ -11,7 +11,15 @@ from spacy_lsllama.layers.transformer_model import get_encoder
 from spacy_lsllama.nn import precision
 from spacy_lsllama.nn.base_model import BaseModelError, resolve_dtype
 from spacy_lsllama.nn.encoder import EncoderSettings, build_encoder
-from spacy_lsllama.nn.precision import auto_dtype, cpu_flags, named_dtype, place, weights_dtype
+from spacy_lsllama.nn.lora import LLAMA_ATTENTION, LLAMA_MLP, LoraSettings
+from spacy_lsllama.nn.precision import (
+    auto_dtype,
+    auto_reason,
+    cpu_flags,
+    named_dtype,
+    place,
+    weights_dtype,
+)
 from spacy_lsllama.testing import encoder_nlp, tiny_tokenizer
 
 SAPPHIRE_RAPIDS = frozenset({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"})
@@ -33,9 +41,11 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     "flags,training,expected",
     [
         (SAPPHIRE_RAPIDS, False, torch.bfloat16),  # AMX: bfloat16 predicts faster
-        (SAPPHIRE_RAPIDS, True, torch.float32),  # training stays float32
-        (ZEN4, False, torch.float32),  # avx512_bf16 alone measured slower
+        (SAPPHIRE_RAPIDS, True, torch.bfloat16),  # and trains faster (mixed precision)
+        (ZEN4, False, torch.float32),  # avx512_bf16 alone: prediction measured slower
+        (ZEN4, True, torch.bfloat16),  # training measured faster
         (frozenset(), False, torch.float32),
+        (frozenset(), True, torch.float32),  # no bfloat16 units: emulated, slow
     ],
 )
 def test_auto_on_a_cpu_follows_its_features(flags, training, expected):
@@ -91,7 +101,59 @@ def test_place_with_auto_follows_the_placement_not_the_host(monkeypatch):
     assert weights_dtype(place(WithAdapter(), "cpu", "auto", training=False)) == torch.float32
     monkeypatch.setattr(precision, "cpu_flags", lambda: SAPPHIRE_RAPIDS)
     assert weights_dtype(place(WithAdapter(), "cpu", "auto", training=False)) == torch.bfloat16
+    assert weights_dtype(place(WithAdapter(), "cpu", "auto", training=True)) == torch.bfloat16
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
     assert weights_dtype(place(WithAdapter(), "cpu", "auto", training=True)) == torch.float32
+
+
+def test_the_reason_for_auto_names_the_cpu_features(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: ZEN4)
+    assert auto_reason("cpu", training=True) == "training on a CPU with avx512_bf16"
+    assert auto_reason("cpu", training=False) == "prediction on a CPU without amx_bf16"
+
+
+def lora_encoder(name: Path, dtype: str):
+    """A tiny LoRA encoder (adapters on q/k/v/o and the MLP) placed for training in `dtype`,
+    its B matrices non-zero as after training."""
+    torch.manual_seed(0)
+    lora = LoraSettings(r=4, dropout=0.0, target_modules=LLAMA_ATTENTION + LLAMA_MLP)
+    settings = EncoderSettings(name=str(name), lora=lora, dtype=dtype)
+    encoder = build_encoder(settings)
+    with torch.no_grad():
+        for param_name, param in encoder.named_parameters():
+            if "lora_B" in param_name:
+                param.normal_(0, 0.1)
+    return place(encoder, "cpu", dtype, training=True).train()
+
+
+def adapter_gradients(encoder) -> dict[str, torch.Tensor]:
+    ids = torch.randint(3, 200, (2, 24), generator=torch.Generator().manual_seed(1))
+    states = encoder(ids, torch.ones_like(ids), torch.arange(24).repeat(2, 1), torch.ones(2, 24))
+    assert states.dtype == torch.float32  # the loss is computed in float32
+    # a fixed random read-out: the normed states' own size would carry no gradient
+    target = torch.randn(states.shape, generator=torch.Generator().manual_seed(2))
+    (states * target).sum().backward()
+    return {name: p.grad for name, p in encoder.named_parameters() if p.requires_grad}
+
+
+def test_mixed_precision_trains_float32_adapters_through_bfloat16_products(tiny_model_dir):
+    """bfloat16 frozen weights, float32 adapters whose products run in bfloat16 (autocast):
+    every adapter gets a float32 gradient close to the float32 model's."""
+    expected = adapter_gradients(lora_encoder(tiny_model_dir, "float32"))
+    encoder = lora_encoder(tiny_model_dir, "bfloat16")
+    seen: list[torch.dtype] = []
+    adapter = encoder.decoder.layers[0].self_attn.q_proj.lora_A["default"]
+    adapter.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    gradients = adapter_gradients(encoder)
+    assert seen == [torch.bfloat16]
+    assert weights_dtype(encoder) == torch.bfloat16
+    assert gradients.keys() == expected.keys() and len(gradients) > 0
+    for name, gradient in gradients.items():
+        assert gradient.dtype == torch.float32
+        cosine = torch.nn.functional.cosine_similarity(
+            gradient.flatten(), expected[name].flatten(), dim=0
+        )
+        assert cosine > 0.98, name
 
 
 N_PIECES = 500
