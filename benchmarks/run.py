@@ -24,6 +24,7 @@ import documents
 import inference
 import levers
 import matmul_peak
+import precision
 import training
 from common import (
     base_model_or_tiny,
@@ -36,7 +37,7 @@ from common import (
     write_results,
 )
 
-PARTS = ("inference", "documents", "training", "accuracy")
+PARTS = ("inference", "documents", "training", "precision", "accuracy")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -99,6 +100,15 @@ def targets(results: dict[str, Any]) -> list[list[Any]]:
                 "≤ 1.0",
             ],
         ]
+    if pr := results.get("precision"):
+        kind = pr["machine"]["host_kind"]
+        wanted = {"AMX": "≥ 3.0", "AVX-512-BF16": "≥ 1.5"}.get(kind, "≥ 1.0")
+        rows += [
+            [f"training s/step reference float32 / auto ({kind} host)",
+             pr["ratios"]["train_auto_vs_reference"], wanted],
+            [f"tagging words/s auto / reference ({kind} host)",
+             pr["ratios"]["tag_auto_vs_reference"], "≥ 3.0" if kind == "AMX" else "≥ 1.0"],
+        ]  # fmt: skip
     for row in rows:
         row.append(_met(row[1], row[2]))
     return rows
@@ -187,6 +197,10 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         tr_args = sub_args(training, args, steps=args.steps)
         training.apply_quick(tr_args)
         results["training"] = training.run(tr_args)
+    if "precision" not in args.skip:
+        pr_args = sub_args(precision, args, pipeline=args.pipeline)
+        precision.apply_quick(pr_args)
+        results["precision"] = precision.run(pr_args)
     if args.run and "accuracy" not in args.skip:
         runs = accuracy.parse_pairs(args.run, "--run")
         results["accuracy"] = accuracy.run(runs, accuracy.parse_pairs(args.log, "--log"), args.out)
