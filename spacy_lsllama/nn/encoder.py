@@ -27,7 +27,7 @@ class EncoderSettings:
     """Everything the encoder is configured with; config values of LlamaTransformer.v1/v2."""
 
     name: str
-    bidirectional: bool = True
+    bidirectional: bool | None = None
     lora: LoraSettings | None = field(default_factory=LoraSettings)
     dtype: str = "auto"
     attn_implementation: str = "sdpa"
@@ -53,7 +53,7 @@ class EncoderSettings:
             )
         if self.unmasked_layers is not None:
             self.unmasked_layers = check_layers(self.unmasked_layers)
-            if not self.bidirectional and self.unmasked_layers != "none":
+            if self.bidirectional is False and self.unmasked_layers != "none":
                 raise ValueError(
                     f"bidirectional = false keeps every layer causal, but unmasked_layers = "
                     f"'{self.unmasked_layers}' unmasks some: set one of them, not both."
@@ -63,10 +63,12 @@ class EncoderSettings:
 
     @property
     def unmasked_spec(self) -> str:
-        """The unmasked block; `bidirectional` is the shorthand for all or none."""
+        """The unmasked block: `unmasked_layers`, the one source of truth when set (over
+        `bidirectional = true` too); when null, `bidirectional`, the older shorthand for
+        "all" (true or null) or "none" (false)."""
         if self.unmasked_layers is not None:
             return self.unmasked_layers
-        return "all" if self.bidirectional else "none"
+        return "none" if self.bidirectional is False else "all"
 
 
 @dataclass
