@@ -100,7 +100,11 @@ def describe(
     if corpus is None and license is None:
         sys.exit("error: give --corpus or --license: the license follows the training data's")
     base = str(settings["name"])
-    kind = "LS-unLLaMA (bidirectional)" if settings.get("bidirectional") else "LS-LLaMA (causal)"
+    unmasked = settings.get("unmasked_layers")  # decides when set; else the shorthand
+    if unmasked is None:
+        unmasked = "none" if settings.get("bidirectional") is False else "all"
+    causal = str(unmasked).strip().lower() == "none"
+    kind = "LS-LLaMA (causal)" if causal else "LS-unLLaMA (bidirectional)"
     data = CORPORA.get(corpus or "", {"name": source or "user-supplied data"})
     license = license or MODEL_LICENSES[str(corpus)]
     base_source = SMOLLM2 if "smollm2" in base.lower() else {"name": base}

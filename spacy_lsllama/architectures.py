@@ -64,7 +64,7 @@ def build_llama_transformer_v1(
 @registry.architectures("spacy-lsllama.LlamaTransformer.v2")
 def build_llama_transformer_v2(
     name: str,
-    bidirectional: bool = True,
+    bidirectional: bool | None = None,
     unmasked_layers: str | None = None,
     lora: LoraSettings | None = None,
     dtype: str = "auto",
@@ -82,15 +82,18 @@ def build_llama_transformer_v2(
     """A Llama-family decoder as a shared encoder (LS-unLLaMA, or LS-LLaMA when causal).
 
     name: local Hugging Face directory, `.gguf` file, or hub name (needs a reachable hub).
-    bidirectional: remove the causal mask (LS-unLLaMA) in every layer; false keeps it in
-        every layer (LS-LLaMA). Padding and packed windows stay masked either way.
-    unmasked_layers: the layers that attend both ways, when not all or none: "top K",
-        "middle K", "bottom K", "A:B" (layers A to B-1), "all" or "none". null follows
-        `bidirectional`.
+    unmasked_layers: the layers that attend both ways (LS-unLLaMA): "all", "none" (the
+        causal mask kept in every layer: LS-LLaMA), "top K", "middle K", "bottom K" or "A:B"
+        (layers A to B-1). Padding and packed windows stay masked in every layer. The one
+        source of truth: set, it decides, whatever `bidirectional` says (the shipped
+        configs set only this). null follows `bidirectional`.
+    bidirectional: the older shorthand, read only when `unmasked_layers` is null: true or
+        null is "all", false is "none". false with an unmasked block is a config error;
+        true beside `unmasked_layers` changes nothing (saved pipelines hold both).
     lora: LoRA settings (`spacy-lsllama.LoRA.v3`: rank, target modules, layers); null
         freezes the whole decoder, so that only the heads train (feature extraction).
     dtype: "auto" (decided where the encoder is placed, `nn.precision`: bfloat16 on a GPU
-        and for prediction on a CPU with AMX, float32 otherwise), "float32", "bfloat16" or
+        and on a CPU with bfloat16 units, float32 otherwise), "float32", "bfloat16" or
         "float16".
     attn_implementation: "sdpa" or "eager" (the only kernels that take the block masks).
     gradient_checkpointing: trade compute for memory in training.

@@ -7,6 +7,7 @@ already stitched from the windows.
 
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import torch
 from peft import PeftModel
@@ -15,12 +16,13 @@ from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
 from .base_model import BaseModel, load_base_model
 from .compile import compiled_layers, pad_chunk
+from .families import Family, decoder_family
 from .layer_selection import check_layers, select_layers
 from .lora import LoraSettings, apply_lora
 from .packing import PackedRows, pack_windows
 from .precision import autocast
 from .prefix_cache import PrefixCache, window_key
-from .unmasking import check_attention, segment_mask_4d, sliding_window
+from .unmasking import check_attention, segment_mask_4d
 
 
 @dataclass
@@ -28,7 +30,7 @@ class EncoderSettings:
     """Everything the encoder is configured with; config values of LlamaTransformer.v1/v2."""
 
     name: str
-    bidirectional: bool = True
+    bidirectional: bool | None = None
     lora: LoraSettings | None = field(default_factory=LoraSettings)
     dtype: str = "auto"
     attn_implementation: str = "sdpa"
@@ -54,7 +56,7 @@ class EncoderSettings:
             )
         if self.unmasked_layers is not None:
             self.unmasked_layers = check_layers(self.unmasked_layers)
-            if not self.bidirectional and self.unmasked_layers != "none":
+            if self.bidirectional is False and self.unmasked_layers != "none":
                 raise ValueError(
                     f"bidirectional = false keeps every layer causal, but unmasked_layers = "
                     f"'{self.unmasked_layers}' unmasks some: set one of them, not both."
@@ -64,39 +66,60 @@ class EncoderSettings:
 
     @property
     def unmasked_spec(self) -> str:
-        """The unmasked block; `bidirectional` is the shorthand for all or none."""
+        """The unmasked block: `unmasked_layers`, the one source of truth when set (over
+        `bidirectional = true` too); when null, `bidirectional`, the older shorthand for
+        "all" (true or null) or "none" (false)."""
         if self.unmasked_layers is not None:
             return self.unmasked_layers
-        return "all" if self.bidirectional else "none"
+        return "none" if self.bidirectional is False else "all"
 
 
 @dataclass
 class DecoderParts:
-    """The parts of a Llama-family decoder that the encoder runs itself, layer by layer."""
+    """The parts of a decoder that the encoder runs itself, layer by layer, and its family:
+    what the model's own forward does around the layers (`families`)."""
 
     embed_tokens: torch.nn.Module
     layers: torch.nn.ModuleList
-    rotary_emb: torch.nn.Module
     norm: torch.nn.Module
+    rotary: dict[str, torch.nn.Module]
     config: PretrainedConfig
+    family: Family
+    windows: list[int | None]
 
     def dtype(self) -> torch.dtype:
         return next(self.norm.parameters()).dtype
 
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """The states going into the first layer, as the model's forward makes them."""
+        hidden = self.embed_tokens(input_ids)
+        return self.family.embed(hidden, self.config, self.embed_tokens.training)
+
 
 def decoder_parts(model: PreTrainedModel | PeftModel) -> DecoderParts:
-    """A decoder's parts, under any LoRA wrapper; a clear error for other architectures."""
+    """A decoder's parts, under any LoRA wrapper; a clear error for unsupported families and
+    for models without the parts (a model with a head, say)."""
     base = model.get_base_model() if isinstance(model, PeftModel) else model
-    names = ("embed_tokens", "layers", "rotary_emb", "norm")
+    config = cast(PretrainedConfig, base.config)
+    family = decoder_family(config)
+    names = ("embed_tokens", "layers", "norm", *(module for _, module in family.rotary))
     parts = {name: getattr(base, name, None) for name in names}
-    if not all(isinstance(part, torch.nn.Module) for part in parts.values()) or not isinstance(
-        parts["layers"], torch.nn.ModuleList
-    ):
+    modules = {name: part for name, part in parts.items() if isinstance(part, torch.nn.Module)}
+    layers = modules.get("layers")
+    if len(modules) < len(names) or not isinstance(layers, torch.nn.ModuleList):
         raise ValueError(
-            f"{type(base).__name__} is not a Llama-family decoder: the encoder needs its "
-            f"{', '.join(names)}."
+            f"{type(base).__name__} is not a bare {config.model_type} decoder: the encoder "
+            f"needs its {', '.join(names)}."
         )
-    return DecoderParts(**parts, config=base.config)  # type: ignore[arg-type]
+    return DecoderParts(
+        embed_tokens=modules["embed_tokens"],
+        layers=layers,
+        norm=modules["norm"],
+        rotary={keyword: modules[module] for keyword, module in family.rotary},
+        config=config,
+        family=family,
+        windows=family.windows(config),
+    )
 
 
 class LlamaEncoder(torch.nn.Module):
@@ -121,7 +144,7 @@ class LlamaEncoder(torch.nn.Module):
         self.decoder = decoder_parts(model)
         n_layers = len(self.decoder.layers)
         self.unmasked = select_layers(settings.unmasked_spec, n_layers)
-        self.frozen_layers = _frozen_layers(self.decoder.config, settings, n_layers)
+        self.frozen_layers = _frozen_layers(self.decoder, settings)
         self.prefix_cache = (
             PrefixCache(settings.prefix_cache_mb)
             if settings.prefix_cache_mb and self.frozen_layers
@@ -198,7 +221,7 @@ class LlamaEncoder(torch.nn.Module):
         )
         for chunk, n in packed.chunks(self.settings.rows_per_forward):
             if prefix is None:
-                hidden = self.decoder.embed_tokens(packed.input_ids[chunk, :n])
+                hidden = self.decoder.embed(packed.input_ids[chunk, :n])
             else:
                 hidden = prefix[chunk, :n]
             rows[chunk, :n] = self._run(
@@ -223,36 +246,43 @@ class LlamaEncoder(torch.nn.Module):
     ) -> torch.Tensor:
         """Run a chunk's hidden states through a block of decoder layers (and the final
         norm when the block ends at the top, unless `final_norm` is false: the frozen
-        prefix stops before it), each layer with its own mask: causal or not inside each
-        packed window, as `unmasked` says."""
+        prefix stops before it), each layer with its own mask: causal (through the layer's
+        sliding window, if it has one) or not inside each packed window, as `unmasked` says.
+        One mask per distinct kind of layer in the block, one set of rotary tables."""
         decoder = self.decoder
         rows, width = position_ids.shape
         if compiled:
             hidden, position_ids, segments = pad_chunk(hidden, position_ids, segments)
+        kinds = {index: self._attention_kind(index) for index in layers}
         masks = {
-            unmasked: segment_mask_4d(
-                segments,
-                position_ids,
-                hidden.dtype,
-                causal=not unmasked,
-                sliding_window=sliding_window(decoder.config),
+            (unmasked, window): segment_mask_4d(
+                segments, position_ids, hidden.dtype, causal=not unmasked, sliding_window=window
             )
-            for unmasked in {index in self.unmasked for index in layers}
+            for unmasked, window in set(kinds.values())
         }
-        embeddings = decoder.rotary_emb(hidden, position_ids)
+        tables = {
+            keyword: rotary(hidden, position_ids) for keyword, rotary in decoder.rotary.items()
+        }
         with compiled_layers(self.model) if compiled else nullcontext():
             for index in layers:
                 output = decoder.layers[index](
                     hidden,
-                    attention_mask=masks[index in self.unmasked],
+                    attention_mask=masks[kinds[index]],
                     position_ids=position_ids,
-                    position_embeddings=embeddings,
                     use_cache=False,
+                    **tables,
                 )
                 hidden = output[0] if isinstance(output, tuple) else output
         if final_norm and layers.stop == len(decoder.layers):
             hidden = decoder.norm(hidden)
         return hidden[:rows, :width]
+
+    def _attention_kind(self, index: int) -> tuple[bool, int | None]:
+        """What a layer's mask depends on: unmasked (then it sees the whole window), or
+        causal through its sliding window (None: none)."""
+        if index in self.unmasked:
+            return True, None
+        return False, self.decoder.windows[index]
 
     def _cached_prefix(
         self, input_ids: torch.Tensor, lengths: torch.Tensor, packed: PackedRows, compiled: bool
@@ -299,11 +329,12 @@ class LlamaEncoder(torch.nn.Module):
         ]
 
 
-def _frozen_layers(config: PretrainedConfig, settings: EncoderSettings, n_layers: int) -> int:
+def _frozen_layers(decoder: DecoderParts, settings: EncoderSettings) -> int:
     """How many of the lowest layers never change in training: those below the lowest
-    adapter (all of them without LoRA), if the decoder has no attention dropout."""
-    if getattr(config, "attention_dropout", 0.0):
+    adapter (all of them without LoRA), if the decoder has no dropout."""
+    if decoder.family.stochastic(decoder.config):
         return 0
+    n_layers = len(decoder.layers)
     if settings.lora is None:
         return n_layers
     return settings.lora.adapted_layers(n_layers).start
@@ -311,16 +342,34 @@ def _frozen_layers(config: PretrainedConfig, settings: EncoderSettings, n_layers
 
 def build_encoder(settings: EncoderSettings, base: BaseModel | None = None) -> LlamaEncoder:
     """Load the base model named in the settings and prepare it: LoRA, checkpointing (the
-    encoder unmasks layers through the masks it gives them)."""
+    encoder unmasks layers through the masks it gives them). A base model of an unsupported
+    family is refused here, before anything is adapted."""
     if base is None:
         base = load_base_model(
             settings.name, dtype=settings.dtype, attn_implementation=settings.attn_implementation
         )
     model = base.model
+    family = decoder_family(model.config)
     if settings.gradient_checkpointing and settings.lora is not None:  # else nothing trains
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    adapted = apply_lora(model, settings.lora) if settings.lora is not None else model
+    adapted: PreTrainedModel | PeftModel = model
+    if settings.lora is not None:
+        targets = family.lora_targets(settings.lora.target_modules)
+        _check_lora_targets(model, targets)
+        adapted = apply_lora(model, replace(settings.lora, target_modules=targets))
     return LlamaEncoder(
         adapted, base.tokenizer, settings, base_name=base.name, base_sha256=base.sha256
     )
+
+
+def _check_lora_targets(model: PreTrainedModel, targets: list[str]) -> None:
+    """Refuse LoRA targets the decoder has no module for: peft refuses only when none of
+    them matches, and would otherwise adapt fewer projections than configured."""
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [target for target in targets if target not in names]
+    if missing:
+        raise ValueError(
+            f"LoRA target_modules {missing} name no module of this "
+            f"{model.config.model_type} decoder."
+        )

@@ -15,7 +15,6 @@ Which layers are unmasked is a block (`layer_selection`): all of them (the paper
 """
 
 import torch
-from transformers import PretrainedConfig
 
 UNMASKED_ATTENTION = ("sdpa", "eager")
 
@@ -65,10 +64,3 @@ def segment_mask_4d(
             allowed &= distance < sliding_window
     mask = torch.zeros(allowed.shape, dtype=dtype, device=segments.device)
     return mask.masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
-
-
-def sliding_window(config: PretrainedConfig) -> int | None:
-    """The causal sliding window the model's own mask would apply, or None (Llama)."""
-    if not getattr(config, "use_sliding_window", True):
-        return None
-    return getattr(config, "sliding_window", None)

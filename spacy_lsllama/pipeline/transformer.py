@@ -27,7 +27,6 @@ DEFAULT_CONFIG_STR = """
 [model]
 @architectures = "spacy-lsllama.LlamaTransformer.v2"
 name = "HuggingFaceTB/SmolLM2-135M-Instruct"
-bidirectional = true
 unmasked_layers = null
 dtype = "auto"
 attn_implementation = "sdpa"

@@ -218,7 +218,7 @@ def test_bfloat16_states_match_float32_at_late_positions(rotary_model_dir):
 
 
 def rotary_buffers(nlp: spacy.language.Language) -> list[torch.Tensor]:
-    rotary = get_encoder(nlp.get_pipe("llm").model).decoder.rotary_emb
+    rotary = get_encoder(nlp.get_pipe("llm").model).decoder.rotary["position_embeddings"]
     return [rotary.inv_freq, rotary.original_inv_freq]
 
 

@@ -11,8 +11,8 @@ prepare_package = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(prepare_package)
 
 
-def _settings(name: str, bidirectional: bool = True) -> dict:
-    return {"name": name, "bidirectional": bidirectional}
+def _settings(name: str, bidirectional: bool | None = True, unmasked: str | None = None) -> dict:
+    return {"name": name, "bidirectional": bidirectional, "unmasked_layers": unmasked}
 
 
 def test_conll2003_makes_the_model_research_only_and_names_its_sources():
@@ -38,3 +38,18 @@ def test_own_data_needs_a_license():
     assert meta["license"] == "CC0-1.0"
     assert meta["sources"] == [{"name": "my tickets"}, {"name": "models/x"}]
     assert meta["description"].startswith("LS-LLaMA (causal)")
+
+
+@pytest.mark.parametrize(
+    "bidirectional,unmasked,kind",
+    [
+        (None, None, "LS-unLLaMA (bidirectional)"),
+        (None, "top 10", "LS-unLLaMA (bidirectional)"),
+        (None, "none", "LS-LLaMA (causal)"),
+        (True, "none", "LS-LLaMA (causal)"),  # the causal override of a config saying true
+    ],
+)
+def test_the_kind_follows_the_unmasked_layers(bidirectional, unmasked, kind):
+    settings = _settings("models/x", bidirectional, unmasked)
+    meta = prepare_package.describe(settings, ["ner"], corpus=None, license="MIT", source=None)
+    assert meta["description"].startswith(kind)
