@@ -362,6 +362,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         pieces = sum(len(tokenizer(s.text)["input_ids"]) for s in sentences)
         result["tag"] = run_methods(args, "tag", specs["tag"])
         result["tag_words"], result["tag_pieces"] = words, pieces
+        raw = results_dir(args.out, args.quick) / "precision.raw.json"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text(json.dumps(result))  # kept should scoring fail
         add_tag_scores(result["tag"], sentences, words, pieces, weights)
     result["ratios"] = ratios(result)
     return result
@@ -371,8 +374,8 @@ def add_tag_scores(
     rows: dict[str, dict[str, Any]], sentences: Sequence[Any], words: int, pieces: int, weights: int
 ) -> None:
     import spacy
-    from spacy.tokens import Doc
     from spacy.training import Example
+    from spacy.util import filter_spans
 
     from spacy_lsllama.pipeline.scorers import ner_scores
 
@@ -385,15 +388,12 @@ def add_tag_scores(
         row["pieces_per_s"] = pieces / row["median_s"]
         row["useful_gflops"] = 2 * weights * pieces / row["median_s"] / 1e9
         if "entities" in row:
-            predicted = [
-                Doc(nlp.vocab, words=[t.text for t in g], spaces=[bool(t.whitespace_) for t in g])
-                for g in gold
-            ]
+            # the pipelines' tokenizer is spaCy's English one, as `nlp` here; Example
+            # aligns its tokens with the gold words
+            predicted = [nlp.make_doc(g.text) for g in gold]
             for doc, ents in zip(predicted, row.pop("entities"), strict=True):
-                spans = (
-                    doc.char_span(s, e, label, alignment_mode="expand") for s, e, label in ents
-                )
-                doc.ents = [span for span in spans if span is not None]
+                spans = (doc.char_span(s, e, label) for s, e, label in ents)
+                doc.ents = filter_spans([span for span in spans if span is not None])
             examples = [Example(p, g) for p, g in zip(predicted, gold, strict=True)]
             row["f1"] = 100 * ner_scores(examples)["f1"]
 
