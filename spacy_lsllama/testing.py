@@ -3,6 +3,7 @@ checkpoints, and small pipelines over them. Nothing here downloads anything."""
 
 import signal
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,11 @@ TRAINING_TEXT = [
 CONFIGS = {"llama": LlamaConfig, "mistral": MistralConfig, "qwen2": Qwen2Config}
 
 
-def tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer (like Llama 3, SmolLM2, Qwen2) trained in milliseconds."""
+def tiny_tokenizer(
+    vocab_size: int = 512, texts: Iterable[str] = TRAINING_TEXT
+) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer (like Llama 3, SmolLM2, Qwen2) trained on ``texts`` (in
+    milliseconds on the default ones)."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -40,18 +44,25 @@ def tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
         special_tokens=["<unk>", "<s>", "</s>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tokenizer.train_from_iterator(TRAINING_TEXT, trainer)
+    tokenizer.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
     )
 
 
 def build_tiny_model(
-    path: Path, arch: str = "llama", *, seed: int = 0, n_layers: int = 2, hidden_size: int = 64
+    path: Path,
+    arch: str = "llama",
+    *,
+    seed: int = 0,
+    n_layers: int = 2,
+    hidden_size: int = 64,
+    tokenizer: PreTrainedTokenizerFast | None = None,
 ) -> Path:
-    """Save a tiny random decoder of the given architecture and its tokenizer to `path`."""
+    """Save a tiny random decoder of the given architecture and its tokenizer (by default
+    `tiny_tokenizer`) to `path`."""
     torch.manual_seed(seed)
-    tokenizer = tiny_tokenizer()
+    tokenizer = tokenizer or tiny_tokenizer()
     config = CONFIGS[arch](
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,

@@ -152,3 +152,106 @@ def test_experiments_choose_the_outside_penalty_on_dev_and_score_test_once(tmp_p
     assert experiments.run_one(wnut, args, tmp_path) == saved and len(ran) == 2
     table = experiments.tables([wnut], {wnut.name: saved}, args).split("### NER (seqeval)")[1]
     assert "| 43.00 | 1.50 | 44.00 |" in table
+
+
+# benchmarks/gpu_check.sh and its helper (the GPU itself is not here: the CPU runs the steps)
+GPU_CHECK = ROOT / "benchmarks" / "gpu_check.py"
+
+
+def gpu_check_helper(*args: object) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(GPU_CHECK), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def write_records(path: Path, records: list[list[tuple[int, int, str]]]) -> Path:
+    lines = [
+        {"text": "x", "ents": [{"start": s, "end": e, "label": lab} for s, e, lab in r]}
+        for r in records
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_gpu_check_compare_passes_and_fails_on_its_thresholds(tmp_path):
+    a = write_records(tmp_path / "a.jsonl", [[(0, 5, "PER")], [(1, 2, "LOC")], []])
+    b = write_records(tmp_path / "b.jsonl", [[(0, 5, "PER")], [(1, 2, "ORG")], []])
+    passed = gpu_check_helper(
+        "compare", "pair", a, b, "--min-records", 0.6, "--json", tmp_path / "n.json"
+    )
+    assert passed.returncode == 0
+    assert passed.stdout.startswith(
+        "PASS pair: 66.7% of 3 records the same (need 60%), entity F1 0.5000"
+    )
+    assert json.loads((tmp_path / "n.json").read_text())["pair"]["entities"] == [2, 2]
+    failed = gpu_check_helper("compare", "pair", a, b, "--min-f1", 0.9)
+    assert failed.returncode == 1 and failed.stdout.startswith("FAIL pair:")
+    shorter = write_records(tmp_path / "c.jsonl", [[(0, 5, "PER")]])
+    assert gpu_check_helper("compare", "pair", a, shorter).returncode == 1
+
+
+def test_gpu_check_slim_strips_libraries_and_keeps_a_valid_record(tmp_path):
+    import zipfile
+
+    library = Path(json.__file__).parent.parent / "lib-dynload"
+    so = min(library.glob("*.so"), key=lambda path: path.stat().st_size)
+    wheel = tmp_path / "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as out:
+        out.write(so, "demo/_native.so")
+        out.writestr("demo/__init__.py", "")
+        out.writestr("demo/tests/test_x.py", "")
+        out.writestr("demo-1.0.dist-info/RECORD", "stale\n")
+    result = gpu_check_helper("slim", wheel)
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(wheel) as slimmed:
+        names = slimmed.namelist()
+        record = slimmed.read("demo-1.0.dist-info/RECORD").decode().splitlines()
+        native = slimmed.read("demo/_native.so")
+    assert "demo/tests/test_x.py" not in names
+    assert len(native) <= so.stat().st_size
+    assert record[-1] == "demo-1.0.dist-info/RECORD,,"
+    assert {row.split(",")[0] for row in record} == set(names)
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_on_the_cpu(tmp_path):
+    """The whole check with --device cpu on a small made-up corpus: every line PASS."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    people, places = ["Obama", "Merkel", "Macron", "Trudeau"], ["Paris", "Tokyo", "Berlin"]
+    docs = []
+    for i in range(60):
+        person, place = people[i % 4], places[i % 3]
+        doc = nlp.make_doc(f"{person} visited {place} on day {i} .")
+        doc.ents = [doc.char_span(0, len(person), "PER")] + [
+            doc.char_span(len(person) + 9, len(person) + 9 + len(place), "LOC")
+        ]
+        docs.append(doc)
+    for split in ("train", "dev", "test"):
+        DocBin(docs=docs).to_disk(corpus / f"{split}.spacy")
+    wheels = tmp_path / "wheelhouse"
+    assert gpu_check_helper("data", corpus, wheels / "data").returncode == 0
+    env = {
+        **__import__("os").environ,
+        "GPU_CHECK_WHEELS": str(wheels),
+        "OUT": str(tmp_path / "out"),
+    }
+    env["PYTHON"] = sys.executable
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--device", "cpu", "--steps", "30"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    lines = (tmp_path / "out" / "check.log").read_text().splitlines()
+    assert not [line for line in lines if line.startswith("FAIL")]
+    assert sum(line.startswith("PASS") for line in lines) == 12
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(results) >= {"device vs CPU, float32", "device vs CPU, bfloat16"}
+    assert len(list((tmp_path / "out").iterdir())) <= 8  # what the device tool brings back

@@ -14,7 +14,7 @@ whether a run starts at line 1 or resumes at a batch boundary.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from .lines import Line, LineError, Record
 from .records import Skipped, Tagged
@@ -28,6 +28,10 @@ class Engine(Protocol):
 
     def run(self, items: Iterable[Item], batch_size: int) -> Iterator[Outcome]:
         """One outcome per item, in order, batched by line number as described above."""
+        ...
+
+    def compute_facts(self) -> dict[str, Any]:
+        """How the pipeline computes (dtype, threads, ...: `compute.py`), for the run header."""
         ...
 
 

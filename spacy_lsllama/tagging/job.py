@@ -14,6 +14,7 @@ from typing import IO, Any
 from rich.console import Console
 
 from .. import __version__
+from .compute import continue_segments
 from .engine import Engine
 from .errors import CommandError
 from .files import RunFiles, describe_input, input_size, open_input, plan_files
@@ -59,6 +60,8 @@ class TagJob:
             if spec.resume and header is not None and spec.output is not None:
                 start = resume_point(spec.output, files.errors, header, files.errors_regular)
             engine = load_engine()
+            if header is not None:
+                self._record_compute(header, engine, start)
             reader = LineReader(stream, spec.options.max_chars)
             if start is not None:
                 skip_to_resume(reader, start)
@@ -77,6 +80,17 @@ class TagJob:
             TagRun(engine, spec.options, sink, log, self.report, header, start).run(reader)
         if self.stats.skipped == 0:
             _remove_if_empty(files.errors)
+
+    def _record_compute(self, header: RunHeader, engine: Engine, start: Checkpoint | None) -> None:
+        """Add the engine's compute facts to the header; warn if they changed since the
+        lines before a resume (or stop: `continue_segments`)."""
+        first_line = (start.line if start is not None else 0) + 1
+        segments, warnings = continue_segments(
+            header.compute, engine.compute_facts(), first_line, self.spec.output
+        )
+        header.compute = segments
+        for warning in warnings:
+            self.console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
     def _header(self, files: RunFiles, source: dict[str, Any]) -> RunHeader | None:
         if files.header is None:

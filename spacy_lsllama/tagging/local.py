@@ -26,6 +26,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..pipeline.compilation import compile_pipeline
+from .compute import Facts, compute_facts
 from .engine import Item, Outcome, text_of
 from .errors import CommandError
 from .lines import Record
@@ -82,6 +83,10 @@ class LocalEngine:
         self.builder = RecordBuilder(OutputPlan.for_pipeline(nlp))
         if n_process > 1:
             register_after_fork(self, LocalEngine._in_worker)
+
+    def compute_facts(self) -> Facts:
+        """This process's facts; with workers, theirs (each runs ``worker_threads``)."""
+        return compute_facts(self.nlp, self.worker_threads if self.n_process > 1 else None)
 
     def _in_worker(self) -> None:
         """Run in each forked worker, before it tags anything."""

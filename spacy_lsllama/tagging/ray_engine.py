@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from .compute import Facts, compute_facts, merge_facts
 from .engine import Item, Outcome
 from .errors import CommandError
 from .lines import Record
@@ -72,6 +73,10 @@ class PipelineTagger:
         self.nlp = load_pipeline(model, 0 if use_gpu else -1, max_chars, compile)
         self.builder = RecordBuilder(OutputPlan.for_pipeline(self.nlp))
 
+    def compute_facts(self) -> Facts:
+        """This actor's facts: its dtype, its threads (Ray sets them from its CPUs), ..."""
+        return compute_facts(self.nlp)
+
     def tag(self, batch: Payload) -> list[Tagged | None]:
         """One nlp.pipe batch; a bad line (None) holds its place as an empty document."""
         texts = [record.text if record is not None else "" for _, record in batch]
@@ -93,8 +98,10 @@ class TaggerActor:
     def ready(self) -> bool:
         return True
 
-    def load(self, model: str, max_chars: int, use_gpu: bool, compile: bool) -> None:
+    def load(self, model: str, max_chars: int, use_gpu: bool, compile: bool) -> Facts:
+        """Load the pipeline; return its compute facts."""
         self.tagger = PipelineTagger(model, max_chars, use_gpu, compile)
+        return self.tagger.compute_facts()
 
     def tag(self, batch: Payload) -> list[Tagged | None]:
         assert self.tagger is not None, "load() first"
@@ -121,6 +128,11 @@ class RayEngine:
         self.actors: list[Any] = []
         self.group: Any = None  # the actors' placement group
         self.owns_connection = False
+        self.facts: Facts = {}
+
+    def compute_facts(self) -> Facts:
+        """The actors' compute facts, merged (`merge_facts`: a list where they differ)."""
+        return self.facts
 
     def __enter__(self) -> RayEngine:
         try:
@@ -212,7 +224,7 @@ class RayEngine:
             for actor in self.actors
         ]
         try:
-            self.ray.get(loads)
+            self.facts = merge_facts(self.ray.get(loads))
         except self.ray.exceptions.RayError as err:
             raise CommandError(f"a Ray actor could not load the pipeline: {_cause(err)}") from None
 

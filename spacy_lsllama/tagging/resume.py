@@ -3,7 +3,8 @@
 ``OUTPUT.run.json`` records what a run was started with (tool version, model fingerprint,
 the options that change the output, the sidecar) and a checkpoint: how many input lines are
 accounted for, the size and SHA-256 of the input bytes read up to there, and the sizes of
-the output and the sidecar at that point. A checkpoint is written only after both files are
+the output and the sidecar at that point, and how the lines were computed (dtype, threads:
+see `compute.py`). A checkpoint is written only after both files are
 flushed, so the output and sidecar always hold at least what it says; ``--resume`` cuts them
 back to it and carries on. A resume with other settings, another input, or files shorter
 than the checkpoint is refused with a message saying what differs.
@@ -51,6 +52,8 @@ class RunHeader:
         self.path = path
         self.settings = settings
         self.source = source
+        # How the lines were computed (`compute.py`): read by `resume_point`, then extended.
+        self.compute: list[dict[str, Any]] = []
 
     def write(self, checkpoint: Checkpoint) -> None:
         """Replace the header atomically, so a kill leaves the old one or the new one."""
@@ -58,6 +61,7 @@ class RunHeader:
             "format": FORMAT,
             "settings": self.settings,
             "input": self.source,
+            "compute": self.compute,
             "checkpoint": asdict(checkpoint),
         }
         temporary = self.path.with_name(self.path.name + ".tmp")
@@ -86,6 +90,9 @@ def resume_point(
             "run without --resume to start afresh"
         )
     recorded, checkpoint = _read_header(header.path)
+    compute = recorded.get("compute")
+    if isinstance(compute, list):
+        header.compute = [dict(segment) for segment in compute if isinstance(segment, dict)]
     differences = compare_settings(recorded.get("settings", {}), header.settings)
     if differences:
         raise CommandError(
