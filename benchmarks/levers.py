@@ -51,7 +51,7 @@ def bfloat16_placed(encoder: Any) -> Any:
     """What `dtype = "auto"` runs on a CPU with AMX: bfloat16 base, float32 LoRA, unmerged."""
     from spacy_lsllama.nn.precision import place
 
-    return place(encoder, "cpu", "bfloat16", training=False)
+    return place(encoder, "cpu", "bfloat16")
 
 
 def with_settings(encoder: Any, **changes: Any) -> Any:

@@ -243,4 +243,4 @@ def _deserialize(
     current: EncoderPlaceholder | LlamaEncoder, data: bytes, device: torch.device
 ) -> LlamaEncoder:
     encoder = encoder_from_bytes(data, current.settings)
-    return place(encoder, device, encoder.settings.dtype, training=False)
+    return place(encoder, device, encoder.settings.dtype)

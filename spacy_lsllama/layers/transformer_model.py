@@ -55,11 +55,11 @@ def set_encoder(model: Model, encoder: LlamaEncoder) -> None:
     model.set_dim("nO", encoder.hidden_size, force=True)
 
 
-def place_encoder(model: Model, encoder: LlamaEncoder, *, training: bool) -> None:
+def place_encoder(model: Model, encoder: LlamaEncoder) -> None:
     """Install a newly built or loaded encoder on thinc's current device, in the dtype its
-    `dtype` setting runs in there, for training (initialize) or prediction (loading)."""
+    `dtype` setting runs in there."""
     device = get_torch_default_device()
-    set_encoder(model, place(encoder, device, encoder.settings.dtype, training=training))
+    set_encoder(model, place(encoder, device, encoder.settings.dtype))
 
 
 def encoder_dtype(model: Model) -> torch.dtype:
@@ -69,7 +69,7 @@ def encoder_dtype(model: Model) -> torch.dtype:
 
 def init(model: Model, X: list[Doc] | None = None, Y: None = None) -> Model:
     if is_placeholder(model.shims[0]._model):
-        place_encoder(model, build_encoder(get_settings(model)), training=True)
+        place_encoder(model, build_encoder(get_settings(model)))
     return model
 
 

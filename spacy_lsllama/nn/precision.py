@@ -4,12 +4,12 @@
 host that predicts on its CPU (`spacy.load` without `--gpu-id`) runs the CPU rule.
 
 - On a GPU: bfloat16 where the GPU supports it, else float32.
-- On a CPU, for training (`nlp.initialize`): bfloat16 where the CPU multiplies bfloat16
-  matrices in hardware, with AMX (`amx_bf16` in /proc/cpuinfo) or AVX-512 BF16
-  (`avx512_bf16`); float32 on CPUs with neither, which would emulate bfloat16 slowly.
-- On a CPU, for prediction: bfloat16 where the CPU has AMX; on such a host (2 cores, one
-  thread, SmolLM2-135M, LoRA r=12, 96 CoNLL-2003 sentences) the pipeline ran 403 words/s in
-  bfloat16 against 175 in float32. See docs/results.md for AVX-512 BF16 hosts.
+- On a CPU: bfloat16 where the CPU multiplies bfloat16 matrices in hardware, with AMX
+  (`amx_bf16` in /proc/cpuinfo) or AVX-512 BF16 (`avx512_bf16`); float32 on CPUs with
+  neither, which would emulate bfloat16 slowly. On a 2-core AVX-512 BF16 host
+  (benchmarks/precision.py, SmolLM2-135M, 2 threads) a training step of the recipe ran 1.77x
+  as fast as in float32 and tagging 2.19x (F1 +0.15 on 320 test sentences); on an AMX host
+  tagging ran 2.3x as fast (one thread, 96 sentences).
 
 bfloat16 is mixed precision, the usual GPU recipe: the frozen weights are stored in
 bfloat16, and the forward pass runs under `torch.autocast`, so the LoRA adapters' matrix
@@ -36,8 +36,7 @@ M = TypeVar("M", bound=torch.nn.Module)
 
 CPU_INFO = Path("/proc/cpuinfo")
 # CPU features that make bfloat16 faster than float32 (see the module docstring).
-BF16_PREDICTION_CPU_FLAGS = frozenset({"amx_bf16"})
-BF16_TRAINING_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 HALF_DTYPES = (torch.bfloat16, torch.float16)
 ADAPTER_MARK = "lora_"
 
@@ -55,21 +54,17 @@ def cpu_flags(cpuinfo: Path = CPU_INFO) -> frozenset[str]:
     return frozenset()
 
 
-def auto_dtype(
-    device: torch.device | str, *, training: bool, flags: frozenset[str] | None = None
-) -> torch.dtype:
+def auto_dtype(device: torch.device | str, flags: frozenset[str] | None = None) -> torch.dtype:
     """What `dtype = "auto"` runs in on this device (the rule in the module docstring)."""
-    return _auto(device, training=training, flags=flags)[0]
+    return _auto(device, flags)[0]
 
 
-def auto_reason(device: torch.device | str, *, training: bool) -> str:
+def auto_reason(device: torch.device | str) -> str:
     """Why "auto" picks what it picks here, in words: what `spacy train` prints."""
-    return _auto(device, training=training, flags=None)[1]
+    return _auto(device, None)[1]
 
 
-def _auto(
-    device: torch.device | str, *, training: bool, flags: frozenset[str] | None
-) -> tuple[torch.dtype, str]:
+def _auto(device: torch.device | str, flags: frozenset[str] | None) -> tuple[torch.dtype, str]:
     device = torch.device(device)
     if device.type == "cuda":
         if torch.cuda.is_bf16_supported():
@@ -78,12 +73,10 @@ def _auto(
     if device.type != "cpu":
         return torch.float32, f"on {device.type}"
     found = cpu_flags() if flags is None else flags
-    wanted = BF16_TRAINING_CPU_FLAGS if training else BF16_PREDICTION_CPU_FLAGS
-    task = "training" if training else "prediction"
-    matched = sorted(wanted & found)
+    matched = sorted(BF16_CPU_FLAGS & found)
     if matched:
-        return torch.bfloat16, f"{task} on a CPU with {', '.join(matched)}"
-    return torch.float32, f"{task} on a CPU without {' or '.join(sorted(wanted))}"
+        return torch.bfloat16, f"a CPU with {', '.join(matched)}"
+    return torch.float32, f"a CPU without {' or '.join(sorted(BF16_CPU_FLAGS))}"
 
 
 def named_dtype(name: str) -> torch.dtype:
@@ -121,7 +114,7 @@ def cast_weights(module: M, dtype: torch.dtype) -> M:
     return module
 
 
-def place(module: M, device: torch.device | str, dtype: str, *, training: bool) -> M:
+def place(module: M, device: torch.device | str, dtype: str) -> M:
     """Move the encoder to `device` and cast its frozen weights to the dtype they run in there.
 
     LoRA adapters stay in their own dtype (float32): they are what trains. In half precision
@@ -129,7 +122,7 @@ def place(module: M, device: torch.device | str, dtype: str, *, training: bool) 
     input to float32 is switched off: the input stays bfloat16 and autocast runs the
     adapter's products in bfloat16. Derived buffers such as the rotary `inv_freq` stay float32.
     """
-    target = auto_dtype(device, training=training) if dtype == "auto" else named_dtype(dtype)
+    target = auto_dtype(device) if dtype == "auto" else named_dtype(dtype)
     if weights_dtype(module) != target:  # cast before the move: a GPU never holds both
         cast_weights(module, target)
     for layer in module.modules():

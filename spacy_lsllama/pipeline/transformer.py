@@ -88,7 +88,7 @@ class LlamaTransformer(Transformer):
         super().initialize(get_examples, nlp=nlp)
         dtype = str(encoder_dtype(self.model)).removeprefix("torch.")
         setting = get_settings(self.model).dtype
-        why = auto_reason(get_torch_default_device(), training=True)
+        why = auto_reason(get_torch_default_device())
         chosen = f"{dtype} (dtype = auto: {why})" if setting == "auto" else dtype
         msg.info(f"{self.name}: the encoder trains in {chosen}")
         if nlp is not None:
@@ -107,7 +107,7 @@ class LlamaTransformer(Transformer):
         settings = get_settings(self.model)
         deserialize = {
             "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
-            "model": lambda p: place_encoder(self.model, read_encoder(p, settings), training=False),
+            "model": lambda p: place_encoder(self.model, read_encoder(p, settings)),
         }
         util.from_disk(path, deserialize, exclude)
         return self
