@@ -347,7 +347,7 @@ def tables(
             textcat.append([e.corpus, mask, e.pooling, e.split, _accuracy(s), macro_f, curve,
                             train])  # fmt: skip
     budget = (
-        f"SmolLM2-135M (`{args.base_model}`), batches of 8. NER: configs/ner.cfg's recipe "
+        f"Base model `{args.base_model}`, batches of 8. NER: configs/ner.cfg's recipe "
         f"(LoRA 12/32/0.1), AdamW {args.ner_learn_rate} with 5 % warm-up and linear decay over "
         f"{args.epochs:g} epochs, model-best on dev scored every quarter epoch; the ablation "
         f"over {args.ablation_epochs:g} epochs. Classification: configs/textcat.cfg's recipe, "
