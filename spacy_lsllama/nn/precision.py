@@ -14,7 +14,8 @@ host that predicts on its CPU (`spacy.load` without `--gpu-id`) runs the CPU rul
 bfloat16 is mixed precision, the usual GPU recipe: the frozen weights are stored in
 bfloat16, and the forward pass runs under `torch.autocast`, so the LoRA adapters' matrix
 products run in bfloat16 too, while the adapters themselves, their gradients, the optimizer
-state and the loss stay float32 (the encoder hands its states over in float32).
+state and the loss stay float32 (the encoder hands its states over in float32); inside the
+forward pass peft's casting of each adapter's input to float32 is switched off.
 
 Weights are loaded in float32 ("auto" at load) and cast here, once, when the encoder is placed.
 Only the weights are cast: the parameters and the buffers saved with them. Buffers a model
@@ -25,12 +26,12 @@ states then differ from float32 by 3.1 % instead of the 1.1 % of bfloat16 weight
 """
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import torch
-from peft.tuners.tuners_utils import BaseTunerLayer
+from peft.helpers import disable_input_dtype_casting
 
 M = TypeVar("M", bound=torch.nn.Module)
 
@@ -117,25 +118,24 @@ def cast_weights(module: M, dtype: torch.dtype) -> M:
 def place(module: M, device: torch.device | str, dtype: str) -> M:
     """Move the encoder to `device` and cast its frozen weights to the dtype they run in there.
 
-    LoRA adapters stay in their own dtype (float32): they are what trains. In half precision
-    the forward pass runs under `autocast` (below), so peft's casting of each adapter's
-    input to float32 is switched off: the input stays bfloat16 and autocast runs the
-    adapter's products in bfloat16. Derived buffers such as the rotary `inv_freq` stay float32.
+    LoRA adapters stay in their own dtype (float32): they are what trains. Derived buffers
+    such as the rotary `inv_freq` stay float32.
     """
     target = auto_dtype(device) if dtype == "auto" else named_dtype(dtype)
     if weights_dtype(module) != target:  # cast before the move: a GPU never holds both
         cast_weights(module, target)
-    for layer in module.modules():
-        if isinstance(layer, BaseTunerLayer):  # peft's adapter layers
-            # a plain flag (Module.__setattr__ is typed for tensors and modules)
-            layer.cast_input_dtype_enabled = target not in HALF_DTYPES  # type: ignore[assignment]
     return module.to(device)
 
 
-def autocast(module: torch.nn.Module, device: torch.device) -> AbstractContextManager:
-    """The mixed-precision context of a forward pass: autocast to the frozen weights' dtype
-    where they are half precision (so the float32 adapters' products follow), else none."""
+@contextmanager
+def autocast(module: torch.nn.Module, device: torch.device) -> Iterator[None]:
+    """The mixed-precision context of a forward pass where the frozen weights are half
+    precision: autocast to their dtype, so the float32 adapters' products follow, with
+    peft's cast of each adapter's input to float32 switched off (under autocast it would
+    only add a copy). Outside the block peft casts as usual. Float32 weights: no change."""
     dtype = weights_dtype(module)
     if dtype not in HALF_DTYPES:
-        return nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+        yield
+        return
+    with torch.autocast(device.type, dtype=dtype), disable_input_dtype_casting(module):
+        yield

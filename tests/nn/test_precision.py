@@ -228,3 +228,14 @@ def test_rotary_buffers_stay_float32_in_bfloat16_pipelines(
     for pipeline in (nlp, spacy.load(tmp_path / "pipeline")):
         assert weights_dtype(get_encoder(pipeline.get_pipe("llm").model)) == torch.bfloat16
         assert [buffer.dtype for buffer in rotary_buffers(pipeline)] == [torch.float32] * 2
+
+
+def test_the_bfloat16_model_still_runs_outside_the_encoder(tiny_model_dir):
+    """peft's input casting is off only inside the encoder's forward pass: the model itself
+    (as a benchmark or a user calls it) still runs with bfloat16 weights and float32 adapters."""
+    encoder = lora_encoder(tiny_model_dir, "bfloat16").eval()
+    ids = torch.randint(3, 200, (2, 8))
+    with torch.no_grad():
+        encoder(ids, torch.ones_like(ids), torch.arange(8).repeat(2, 1), torch.ones(2, 8))
+        states = encoder.model(input_ids=ids).last_hidden_state
+    assert states.dtype == torch.bfloat16 and torch.isfinite(states.float()).all()
