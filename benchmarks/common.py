@@ -49,9 +49,16 @@ LORA = {"r": 12, "alpha": 32, "dropout": 0.1, "targets": ["q_proj", "k_proj", "v
 
 
 def ner_overrides(base: Path) -> dict[str, Any]:
-    """configs/ner.cfg's overrides for a base model: its path, and for the 2-layer tiny model
-    of --quick, its top layer in place of the recipe's top 10 (unmasked and adapted)."""
-    overrides: dict[str, Any] = {"paths.base_model": str(base)}
+    """configs/ner.cfg's overrides for a base model: its path, float32, and for the 2-layer
+    tiny model of --quick, its top layer in place of the recipe's top 10 (unmasked and
+    adapted)."""
+    # float32 unless a benchmark says otherwise: `dtype = "auto"` would follow the host's
+    # CPU, and the comparisons with float32 references would change with it (precision.py
+    # measures bfloat16 against float32 itself)
+    overrides: dict[str, Any] = {
+        "paths.base_model": str(base),
+        "components.llm.model.dtype": "float32",
+    }
     config = json.loads((Path(base) / "config.json").read_text())
     if config["num_hidden_layers"] < 10:
         overrides["components.llm.model.unmasked_layers"] = "top 1"

@@ -273,12 +273,12 @@ def ask(process: subprocess.Popen, line: str | None = None) -> dict[str, Any]:
     if line is not None:
         stdin.write(line + "\n")
         stdin.flush()
-    answer = stdout.readline()
-    if not answer:
-        process.wait()
-        error = process.stderr.read().strip().splitlines() if process.stderr else []
-        raise RuntimeError((error or ["no output"])[-1])
-    return json.loads(answer)
+    for answer in iter(stdout.readline, ""):
+        if answer.startswith("{"):  # spaCy prints its own messages to stdout too
+            return json.loads(answer)
+    process.wait()
+    error = process.stderr.read().strip().splitlines() if process.stderr else []
+    raise RuntimeError((error or ["no output"])[-1])
 
 
 def run_workers(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
