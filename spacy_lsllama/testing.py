@@ -195,8 +195,8 @@ factory = "lsllama_transformer"
 @architectures = "spacy-lsllama.LlamaTransformer.v1"
 name = "{name}"
 bidirectional = true
-# float32 everywhere: "auto" picks bfloat16 on CPUs with AMX, and subprocesses and Ray
-# actors see the host's CPU, not the tests' stand-in for it
+# float32 everywhere: "auto" picks bfloat16 on CPUs with AMX or AVX-512 BF16, and
+# subprocesses and Ray actors see the host's CPU, not the tests' stand-in for it
 dtype = "float32"
 
 [components.llm.model.lora]

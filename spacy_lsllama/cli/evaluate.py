@@ -56,7 +56,8 @@ def evaluate(
         EncoderDtype,
         typer.Option(
             help="What the encoder runs in: auto (the pipeline's setting: bfloat16 on a GPU "
-            "or an AMX CPU) or float32, as `spacy train` scores dev."
+            "or a CPU with AMX or AVX-512 BF16), or the dtype of training to reproduce its "
+            "dev scores."
         ),
     ] = EncoderDtype.auto,
 ) -> None:

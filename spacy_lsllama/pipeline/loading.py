@@ -1,8 +1,9 @@
 """Loading a trained pipeline with the dtype its encoders run in chosen by the caller.
 
-`dtype = "auto"` predicts in bfloat16 on a CPU with AMX (`nn/precision.py`), while training
-runs and scores dev in float32: on such a host a reloaded model's scores differ slightly from
-the dev scores `spacy train` logged for it. Loading with `dtype="float32"` reproduces them.
+`dtype = "auto"` follows the device and CPU (`nn/precision.py`): a model trained in float32 and
+reloaded where `auto` picks bfloat16 (a GPU, a CPU with AMX or AVX-512 BF16), or the reverse,
+scores slightly differently from the dev scores `spacy train` logged for it. Loading with the
+dtype of training (e.g. `dtype="float32"`) reproduces them.
 """
 
 from enum import Enum
