@@ -251,7 +251,7 @@ def test_gpu_check_runs_on_the_cpu(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     lines = (tmp_path / "out" / "check.log").read_text().splitlines()
     assert not [line for line in lines if line.startswith("FAIL")]
-    assert sum(line.startswith("PASS") for line in lines) == 12
+    assert sum(line.startswith("PASS") for line in lines) >= 12, lines  # every step and check
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert set(results) >= {"device vs CPU, float32", "device vs CPU, bfloat16"}
     assert len(list((tmp_path / "out").iterdir())) <= 8  # what the device tool brings back
