@@ -427,3 +427,25 @@ def save_figure(fig: Any, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+# Worker processes ----------------------------------------------------------------------------
+
+
+def ask(process: Any, line: str | None = None) -> dict[str, Any]:
+    """Send a worker process a line (if any) and read its JSON reply; a dead worker's last
+    error as a RuntimeError. Lines that are not JSON (spaCy's own messages) are skipped."""
+    if line is not None:
+        process.stdin.write(line + "\n")
+        process.stdin.flush()
+    for answer in iter(process.stdout.readline, ""):
+        if answer.startswith("{"):
+            return json.loads(answer)
+    process.wait()
+    error = process.stderr.read().strip().splitlines() if process.stderr else []
+    raise RuntimeError((error or ["no output"])[-1])
+
+
+def reply(data: dict[str, Any]) -> None:
+    """A worker's answer to the driver: one JSON line on stdout."""
+    print(json.dumps(data), flush=True)

@@ -40,6 +40,7 @@ from common import (
     CONLL_TEST,
     CONLL_TRAIN,
     REPO_DIR,
+    ask,
     base_model_or_tiny,
     benchmark_parser,
     chunks,
@@ -51,6 +52,7 @@ from common import (
     markdown_table,
     ner_overrides,
     ratio,
+    reply,
     require_bench_extra,
     results_dir,
     set_threads,
@@ -202,10 +204,6 @@ def serve_blocks(
     reply({"done": True, **final()})
 
 
-def reply(data: dict[str, Any]) -> None:
-    print(json.dumps(data), flush=True)
-
-
 # Driver --------------------------------------------------------------------------------------
 
 
@@ -251,21 +249,6 @@ def start(args: argparse.Namespace, kind: str, spec: dict[str, Any]) -> subproce
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env=env,
     )  # fmt: skip
-
-
-def ask(process: subprocess.Popen, line: str | None = None) -> dict[str, Any]:
-    """Send a line (if any) and read the worker's JSON reply; a dead worker's last error."""
-    stdin: IO[str] = process.stdin  # type: ignore[assignment]
-    stdout: IO[str] = process.stdout  # type: ignore[assignment]
-    if line is not None:
-        stdin.write(line + "\n")
-        stdin.flush()
-    for answer in iter(stdout.readline, ""):
-        if answer.startswith("{"):  # spaCy prints its own messages to stdout too
-            return json.loads(answer)
-    process.wait()
-    error = process.stderr.read().strip().splitlines() if process.stderr else []
-    raise RuntimeError((error or ["no output"])[-1])
 
 
 def run_methods(args: argparse.Namespace, part: str, specs: Sequence[dict[str, Any]]) -> dict:

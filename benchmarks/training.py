@@ -27,7 +27,6 @@ one method's later-epoch steps and writes where they go, by own time
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -36,13 +35,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from common import (
     CONLL_TRAIN,
     NER_CONFIG,
     TAGS,
     Sentence,
+    ask,
     base_model_or_tiny,
     benchmark_parser,
     chunks,
@@ -56,6 +56,7 @@ from common import (
     ner_overrides,
     peak_rss_mb,
     ratio,
+    reply,
     require_bench_extra,
     results_dir,
     rss_mb,
@@ -246,10 +247,6 @@ def worker(args: argparse.Namespace) -> None:
     reply({"rss_peak_process_mb": peak_rss_mb(), "losses": losses})
 
 
-def reply(data: dict[str, Any]) -> None:
-    print(json.dumps(data), flush=True)
-
-
 def start_worker(method: str, args: argparse.Namespace) -> subprocess.Popen:
     command = [
         sys.executable,
@@ -264,21 +261,6 @@ def start_worker(method: str, args: argparse.Namespace) -> subprocess.Popen:
     return subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-
-
-def ask(process: subprocess.Popen, line: str | None = None) -> dict[str, Any]:
-    """Send a line (if any) and read the worker's JSON reply; a dead worker's last error."""
-    stdin: IO[str] = process.stdin  # type: ignore[assignment]
-    stdout: IO[str] = process.stdout  # type: ignore[assignment]
-    if line is not None:
-        stdin.write(line + "\n")
-        stdin.flush()
-    for answer in iter(stdout.readline, ""):
-        if answer.startswith("{"):  # spaCy prints its own messages to stdout too
-            return json.loads(answer)
-    process.wait()
-    error = process.stderr.read().strip().splitlines() if process.stderr else []
-    raise RuntimeError((error or ["no output"])[-1])
 
 
 def run_workers(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
