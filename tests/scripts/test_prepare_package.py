@@ -1,9 +1,14 @@
-"""scripts/prepare_package.py: a truthful meta.json for the package."""
+"""scripts/prepare_package.py: a truthful meta.json for the package, and the dtype it
+predicts in."""
 
 import importlib.util
 from pathlib import Path
 
 import pytest
+import spacy
+import srsly
+
+from spacy_lsllama.testing import lsllama_ner_pipeline
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "prepare_package.py"
 spec = importlib.util.spec_from_file_location("prepare_package", SCRIPT)
@@ -53,3 +58,34 @@ def test_the_kind_follows_the_unmasked_layers(bidirectional, unmasked, kind):
     settings = _settings("models/x", bidirectional, unmasked)
     meta = prepare_package.describe(settings, ["ner"], corpus=None, license="MIT", source=None)
     assert meta["description"].startswith(kind)
+
+
+@pytest.mark.parametrize(
+    "record,requested,expected",
+    [
+        ("float32", "trained", "float32"),
+        ("bfloat16 (dtype = auto: a CPU with amx_bf16)", "trained", "auto"),
+        (None, "trained", "auto"),  # trained before meta.json said: left as configured
+        ("float32", "auto", "auto"),
+        ("float32", "bfloat16", "bfloat16"),
+    ],
+)
+def test_a_package_trained_in_float32_predicts_in_float32(
+    tiny_model_dir, tmp_path, record, requested, expected
+):
+    """With `dtype = "auto"` it would predict in bfloat16 on a CPU with bfloat16 matrix units,
+    with other scores than the ones it was evaluated with."""
+    model = lsllama_ner_pipeline(tmp_path / "model-best", tiny_model_dir, steps=1)
+    meta = srsly.read_json(model / "meta.json")
+    meta["lsllama"] = {} if record is None else {"llm.training_dtype": record}
+    srsly.write_json(model / "meta.json", meta)
+    config = spacy.util.load_config(model / "config.cfg")
+    config["components"]["llm"]["model"]["dtype"] = "auto"
+    config.to_disk(model / "config.cfg")
+    package = prepare_package.prepare(
+        model, tmp_path / "package", name="en_test", version="0.0.1", embed_base_model=False,
+        license="MIT", source="generated sentences", dtype=requested,
+    )  # fmt: skip
+    config = spacy.util.load_config(package / "config.cfg")
+    assert config["components"]["llm"]["model"]["dtype"] == expected
+    assert spacy.load(package).get_pipe("ner").labels == ("LOC", "PER")
