@@ -10,6 +10,8 @@ the methods take turns block by block so that a host's drift hits all of them al
     auto                this checkout, dtype auto (what `spacy train` picks on this host)
   tagging (`nlp.pipe`, batch 64, as `lsllama tag`; CoNLL-2003 test sentences; --pipeline):
     reference auto, float32, bfloat16, auto, each with its entity F1;
+    bfloat16 compiled (`compile = true`) and bfloat16 with 32 rows a forward instead of 8
+    (`rows_per_forward`): the pipeline's two ways to compute more per pass;
     hf float32 / hf bfloat16: Hugging Face's own forward of the base model (no LoRA, no
     spaCy) on the same texts, batches of 64.
 
@@ -136,7 +138,7 @@ def tag_worker(args: argparse.Namespace, spec: dict[str, Any]) -> None:
 
     sentences = load_sentences(CONLL_TEST, args.limit)
     texts = [s.text for s in sentences]
-    config = {"components.llm.model.dtype": spec["dtype"]}
+    config = {"components.llm.model.dtype": spec["dtype"], **spec.get("overrides", {})}
     if not args.quick:
         config["components.llm.model.name"] = str(args.base_model)
     nlp = spacy.load(args.pipeline, config=config)
@@ -226,6 +228,18 @@ def method_specs(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
         {"name": "float32", "checkout": here, "dtype": "float32"},
         {"name": "bfloat16", "checkout": here, "dtype": "bfloat16"},
         {"name": "auto", "checkout": here, "dtype": "auto"},
+        {
+            "name": "bfloat16 compiled",
+            "checkout": here,
+            "dtype": "bfloat16",
+            "overrides": {"components.llm.model.compile": True},
+        },
+        {
+            "name": "bfloat16, 32 rows a forward",
+            "checkout": here,
+            "dtype": "bfloat16",
+            "overrides": {"components.llm.model.rows_per_forward": 32},
+        },
         {"name": "hf float32", "checkout": here, "dtype": "float32", "kind": "hf"},
         {"name": "hf bfloat16", "checkout": here, "dtype": "bfloat16", "kind": "hf"},
     ]
@@ -395,6 +409,8 @@ def ratios(result: dict[str, Any]) -> dict[str, float | None]:
         "tag_auto_vs_reference": speedup(tag, "auto", "reference auto"),
         "tag_bfloat16_vs_float32": speedup(tag, "bfloat16", "float32"),
         "tag_bfloat16_vs_hf_bfloat16": speedup(tag, "bfloat16", "hf bfloat16"),
+        "tag_compiled_vs_eager_bfloat16": speedup(tag, "bfloat16 compiled", "bfloat16"),
+        "tag_32_rows_vs_8_bfloat16": speedup(tag, "bfloat16, 32 rows a forward", "bfloat16"),
     }
 
 
