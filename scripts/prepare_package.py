@@ -40,6 +40,7 @@ from typing import Any
 
 import spacy
 import srsly
+from thinc.api import Config
 
 ENCODER_FACTORY = "lsllama_transformer"
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
@@ -75,9 +76,8 @@ def parse_bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, not {value!r}")
 
 
-def encoder_names(model: Path) -> list[str]:
+def encoder_names(config: Config) -> list[str]:
     """Names of the pipeline's lsllama_transformer components, from its config."""
-    config = spacy.util.load_config(model / "config.cfg")
     return [
         name
         for name, component in config["components"].items()
@@ -154,14 +154,14 @@ def prepare(
 ) -> Path:
     if not (model / "config.cfg").is_file():
         sys.exit(f"error: {model} is not a spaCy pipeline directory (no config.cfg)")
-    encoders = encoder_names(model)
+    config = spacy.util.load_config(model / "config.cfg")
+    encoders = encoder_names(config)
     if not encoders:
         sys.exit(f"error: {model} has no {ENCODER_FACTORY} component")
     if output.resolve() == model.resolve():
         sys.exit("error: the output directory must differ from the input")
     overrides: dict[str, Any] = {}
     base_model = base_model or None  # "" from a project variable: keep the reference
-    config = spacy.util.load_config(model / "config.cfg")
     records = srsly.read_json(model / "meta.json").get("lsllama", {})
     for encoder in encoders:
         overrides[f"components.{encoder}.model.embed_base_model"] = embed_base_model
