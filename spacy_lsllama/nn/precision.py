@@ -14,8 +14,9 @@ host that predicts on its CPU (`spacy.load` without `--gpu-id`) runs the CPU rul
 bfloat16 is mixed precision, the usual GPU recipe: the frozen weights are stored in
 bfloat16, and the forward pass runs under `torch.autocast`, so the LoRA adapters' matrix
 products run in bfloat16 too, while the adapters themselves, their gradients, the optimizer
-state and the loss stay float32 (the encoder hands its states over in float32); inside the
-forward pass peft's casting of each adapter's input to float32 is switched off.
+state and the loss stay float32; inside the forward pass peft's casting of each adapter's
+input to float32 is switched off. The residual stream between the layers stays float32
+(`encoder.STATES_DTYPE`): each layer adds its bfloat16 products to float32 states.
 
 Weights are loaded in float32 ("auto" at load) and cast here, once, when the encoder is placed.
 Only the weights are cast: the parameters and the buffers saved with them. Buffers a model
