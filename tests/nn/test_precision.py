@@ -151,6 +151,35 @@ def test_mixed_precision_trains_float32_adapters_through_bfloat16_products(tiny_
         assert cosine > 0.98, name
 
 
+def states_dtypes(encoder) -> list[torch.dtype]:
+    """The dtype of the states each decoder layer and the final norm receive in a forward
+    pass of two windows."""
+    seen: list[torch.dtype] = []
+    for module in (*encoder.decoder.layers, encoder.decoder.norm):
+        module.register_forward_pre_hook(lambda module, args: seen.append(args[0].dtype))
+    ids = torch.randint(3, 200, (2, 12), generator=torch.Generator().manual_seed(1))
+    encoder(ids, torch.ones_like(ids), torch.arange(12).repeat(2, 1), torch.ones(2, 12))
+    return seen
+
+
+@pytest.mark.parametrize("prefix_cache_mb", [0, 16])
+def test_mixed_precision_keeps_the_residual_stream_float32(deep_arch_dirs, prefix_cache_mb):
+    """bfloat16 weights multiply in bfloat16, but the states between the layers (the sums of
+    their products) stay float32, also where they come from the frozen-prefix cache."""
+    lora = LoraSettings(r=4, layers="top 2")
+    settings = EncoderSettings(
+        name=str(deep_arch_dirs["llama"]), lora=lora, prefix_cache_mb=prefix_cache_mb
+    )
+    encoder = place(build_encoder(settings), "cpu", "bfloat16").train()
+    assert weights_dtype(encoder) == torch.bfloat16
+    assert (encoder.prefix_cache is not None) == bool(prefix_cache_mb)
+    n_layers = len(encoder.decoder.layers)
+    computed = states_dtypes(encoder)  # the cache is empty: every layer runs
+    assert computed == [torch.float32] * (n_layers + 1)
+    if prefix_cache_mb:  # the same windows again start from the cache, above the frozen layers
+        assert states_dtypes(encoder) == [torch.float32] * (2 + 1)
+
+
 N_PIECES = 500
 
 
