@@ -7,8 +7,8 @@ host that predicts on its CPU (`spacy.load` without `--gpu-id`) runs the CPU rul
 - On a CPU: bfloat16 where the CPU multiplies bfloat16 matrices in hardware, with AMX
   (`amx_bf16` in /proc/cpuinfo) or AVX-512 BF16 (`avx512_bf16`); float32 on CPUs with
   neither, which would emulate bfloat16 slowly. On a 2-core AVX-512 BF16 host
-  (benchmarks/precision.py, SmolLM2-135M, 2 threads) a training step of the recipe ran 1.77x
-  as fast as in float32 and tagging 2.19x (F1 +0.15 on 320 test sentences); on an AMX host
+  (benchmarks/precision.py, SmolLM2-135M, 2 threads) a training step of the recipe ran 1.70x
+  as fast as in float32 and tagging 2.21x (F1 +0.24 on 320 test sentences); on an AMX host
   tagging ran 2.3x as fast (one thread, 96 sentences).
 
 bfloat16 is mixed precision, the usual GPU recipe: the frozen weights are stored in
