@@ -8,6 +8,11 @@ the methods take turns block by block so that a host's drift hits all of them al
     float32             this checkout, dtype float32
     bfloat16 (peft dropout)  this checkout, bfloat16, peft's dropout (a mask per adapter)
     auto                this checkout, dtype auto (what `spacy train` picks on this host)
+    auto compiled       the same step with the decoder layers through torch.compile
+                        (`nn.compile.compiled_layers`; prediction's compilation, which
+                        training does not use), to see whether it would pay
+    auto, LoRA dropout 0 (and compiled): without LoRA's input dropout, whose random draws
+                        break a compiled graph
   tagging (`nlp.pipe`, batch 64, as `lsllama tag`; CoNLL-2003 test sentences; --pipeline):
     reference auto, float32, bfloat16, auto, each with its entity F1;
     bfloat16 compiled (`compile = true`) and bfloat16 with 32 rows a forward instead of 8
@@ -94,13 +99,27 @@ def train_stepper(args: argparse.Namespace, spec: dict[str, Any]) -> tuple[Any, 
     ]
     optimizer = nlp.initialize(lambda: [eg for batch in examples for eg in batch])
     spacy.util.fix_random_seed(0)
+    compiled = spec.get("compile_step", False)
 
     def step(i: int) -> None:
-        nlp.update(examples[i % len(examples)], sgd=optimizer, drop=DROPOUT, losses={})
+        batch = examples[i % len(examples)]
+        if compiled:
+            with compiled_step(nlp):
+                nlp.update(batch, sgd=optimizer, drop=DROPOUT, losses={})
+        else:
+            nlp.update(batch, sgd=optimizer, drop=DROPOUT, losses={})
 
     for i in range(len(examples)):
         step(i)
     return step, nlp, len(examples)
+
+
+def compiled_step(nlp: Any) -> Any:
+    """The decoder layers of the pipeline's encoder through torch.compile, for one step."""
+    from spacy_lsllama.layers.transformer_model import get_encoder
+    from spacy_lsllama.nn.compile import compiled_layers
+
+    return compiled_layers(get_encoder(nlp.get_pipe("llm").model).model)
 
 
 def train_worker(args: argparse.Namespace, spec: dict[str, Any]) -> None:
@@ -213,6 +232,7 @@ def serve_blocks(
 def method_specs(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
     here = str(REPO_DIR)
     reference = [str(args.reference)] if args.reference else []
+    no_dropout = {"components.llm.model.lora.dropout": 0.0}
     train = [
         *({"name": "reference float32", "checkout": ref, "dtype": "float32"} for ref in reference),
         {"name": "float32", "checkout": here, "dtype": "float32"},
@@ -223,6 +243,20 @@ def method_specs(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
             "overrides": {"components.llm.model.lora.shared_dropout": False},
         },
         {"name": "auto", "checkout": here, "dtype": "auto"},
+        {"name": "auto compiled", "checkout": here, "dtype": "auto", "compile_step": True},
+        {
+            "name": "auto, LoRA dropout 0",
+            "checkout": here,
+            "dtype": "auto",
+            "overrides": no_dropout,
+        },
+        {
+            "name": "auto, LoRA dropout 0, compiled",
+            "checkout": here,
+            "dtype": "auto",
+            "overrides": no_dropout,
+            "compile_step": True,
+        },
     ]
     tag = [
         *({"name": "reference auto", "checkout": ref, "dtype": "auto"} for ref in reference),
@@ -411,6 +445,11 @@ def ratios(result: dict[str, Any]) -> dict[str, float | None]:
         "train_auto_vs_float32": speedup(train, "auto", "float32"),
         "train_float32_vs_reference": speedup(train, "float32", "reference float32"),
         "train_shared_dropout_gain": speedup(train, "auto", "bfloat16 (peft dropout)"),
+        "train_compiled_vs_eager_auto": speedup(train, "auto compiled", "auto"),
+        "train_no_lora_dropout_gain": speedup(train, "auto, LoRA dropout 0", "auto"),
+        "train_compiled_vs_eager_no_lora_dropout": speedup(
+            train, "auto, LoRA dropout 0, compiled", "auto, LoRA dropout 0"
+        ),
         "tag_auto_vs_reference": speedup(tag, "auto", "reference auto"),
         "tag_bfloat16_vs_float32": speedup(tag, "bfloat16", "float32"),
         "tag_bfloat16_vs_hf_bfloat16": speedup(tag, "bfloat16", "hf bfloat16"),
