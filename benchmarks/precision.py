@@ -40,6 +40,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -99,27 +101,25 @@ def train_stepper(args: argparse.Namespace, spec: dict[str, Any]) -> tuple[Any, 
     ]
     optimizer = nlp.initialize(lambda: [eg for batch in examples for eg in batch])
     spacy.util.fix_random_seed(0)
-    compiled = spec.get("compile_step", False)
+    compiled = compiled_layers_of(nlp) if spec.get("compile_step") else None
 
     def step(i: int) -> None:
-        batch = examples[i % len(examples)]
-        if compiled:
-            with compiled_step(nlp):
-                nlp.update(batch, sgd=optimizer, drop=DROPOUT, losses={})
-        else:
-            nlp.update(batch, sgd=optimizer, drop=DROPOUT, losses={})
+        with compiled() if compiled else nullcontext():
+            nlp.update(examples[i % len(examples)], sgd=optimizer, drop=DROPOUT, losses={})
 
     for i in range(len(examples)):
         step(i)
     return step, nlp, len(examples)
 
 
-def compiled_step(nlp: Any) -> Any:
-    """The decoder layers of the pipeline's encoder through torch.compile, for one step."""
+def compiled_layers_of(nlp: Any) -> Callable[[], AbstractContextManager[None]]:
+    """A context, made anew for each step, that runs the pipeline encoder's decoder layers
+    through torch.compile. Imported here, for the methods that compile only: a reference
+    checkout may predate `nn.compile`."""
     from spacy_lsllama.layers.transformer_model import get_encoder
     from spacy_lsllama.nn.compile import compiled_layers
 
-    return compiled_layers(get_encoder(nlp.get_pipe("llm").model).model)
+    return partial(compiled_layers, get_encoder(nlp.get_pipe("llm").model).model)
 
 
 def train_worker(args: argparse.Namespace, spec: dict[str, Any]) -> None:

@@ -155,10 +155,16 @@ def states_dtypes(encoder) -> list[torch.dtype]:
     """The dtype of the states each decoder layer and the final norm receive in a forward
     pass of two windows."""
     seen: list[torch.dtype] = []
-    for module in (*encoder.decoder.layers, encoder.decoder.norm):
+    hooks = [
         module.register_forward_pre_hook(lambda module, args: seen.append(args[0].dtype))
+        for module in (*encoder.decoder.layers, encoder.decoder.norm)
+    ]
     ids = torch.randint(3, 200, (2, 12), generator=torch.Generator().manual_seed(1))
-    encoder(ids, torch.ones_like(ids), torch.arange(12).repeat(2, 1), torch.ones(2, 12))
+    try:
+        encoder(ids, torch.ones_like(ids), torch.arange(12).repeat(2, 1), torch.ones(2, 12))
+    finally:
+        for hook in hooks:
+            hook.remove()
     return seen
 
 
