@@ -101,7 +101,7 @@ def packaged_dtype(requested: str, configured: str, trained: str | None) -> str:
     where it was trained in float32 (`trained`: meta.json's record) and else `configured`."""
     if requested != "trained":
         return requested
-    if trained is not None and trained.split()[0] == "float32":
+    if trained == "float32":
         return "float32"
     return configured
 
@@ -171,7 +171,9 @@ def prepare(
         record = records.get(f"{encoder}.training_dtype")
         setting = packaged_dtype(dtype, configured, record)
         overrides[f"components.{encoder}.model.dtype"] = setting
-        trained = record or "a dtype its meta.json does not record"
+        reason = records.get(f"{encoder}.training_dtype_reason")
+        trained = f"{record} ({reason})" if record and reason else record
+        trained = trained or "a dtype its meta.json does not record"
         print(f'{encoder}: packaged with dtype = "{setting}"; trained in {trained}')
     nlp = spacy.load(model, config=overrides)  # verifies the base model's fingerprint
     components = nlp.config.interpolate()["components"]

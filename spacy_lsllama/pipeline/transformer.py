@@ -83,16 +83,21 @@ class LlamaTransformer(Transformer):
     def initialize(
         self, get_examples: Callable[[], Iterable[Example]], *, nlp: Language | None = None
     ) -> None:
-        """Load the base model, say which dtype training runs in and why, and record it in
-        the pipeline's meta (`lsllama.training_dtype`), which `spacy train` saves."""
+        """Load the base model, say which dtype training runs in and why, and record both in
+        the pipeline's meta (`lsllama.NAME.training_dtype`, `...training_dtype_reason`),
+        which `spacy train` saves."""
         super().initialize(get_examples, nlp=nlp)
         dtype = str(encoder_dtype(self.model)).removeprefix("torch.")
         setting = get_settings(self.model).dtype
-        why = auto_reason(get_torch_default_device())
-        chosen = f"{dtype} (dtype = auto: {why})" if setting == "auto" else dtype
-        msg.info(f"{self.name}: the encoder trains in {chosen}")
+        if setting == "auto":
+            reason = f"dtype = auto: {auto_reason(get_torch_default_device())}"
+        else:
+            reason = f'dtype = "{setting}" in the config'
+        msg.info(f"{self.name}: the encoder trains in {dtype} ({reason})")
         if nlp is not None:
-            nlp.meta.setdefault("lsllama", {})[f"{self.name}.training_dtype"] = chosen
+            records = nlp.meta.setdefault("lsllama", {})
+            records[f"{self.name}.training_dtype"] = dtype
+            records[f"{self.name}.training_dtype_reason"] = reason
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = tuple()) -> None:
         serialize = {

@@ -191,6 +191,27 @@ def test_auto_dtype_follows_the_placement_not_a_cuda_flag(tiny_model_dir, tmp_pa
         assert get_encoder(pipeline.get_pipe("llm").model).lora_merged is True
 
 
+@pytest.mark.parametrize(
+    "setting,flags,dtype,reason",
+    [
+        ("auto", {"amx_bf16"}, "bfloat16", "dtype = auto: a CPU with amx_bf16"),
+        ("auto", set(), "float32", "dtype = auto: a CPU without amx_bf16 or avx512_bf16"),
+        ("float32", {"amx_bf16"}, "float32", 'dtype = "float32" in the config'),
+    ],
+)
+def test_initialize_records_the_training_dtype_and_why(
+    tiny_model_dir, monkeypatch, setting, flags, dtype, reason
+):
+    """`spacy train` saves this meta; packaging reads the dtype to predict as it was trained."""
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
+    nlp = encoder_nlp(tiny_model_dir, dtype=setting)
+    assert encoder_dtypes(nlp) == [dtype]
+    assert nlp.meta["lsllama"] == {
+        "llm.training_dtype": dtype,
+        "llm.training_dtype_reason": reason,
+    }
+
+
 def test_auto_dtype_predicts_in_bfloat16_on_a_cpu_with_amx(tiny_model_dir, tmp_path, monkeypatch):
     nlp = trained_adapter_nlp(tiny_model_dir)
     assert encoder_dtypes(nlp) == ["float32"]  # initialize means training: float32
