@@ -171,9 +171,10 @@ def prepare(
         record = records.get(f"{encoder}.training_dtype")
         setting = packaged_dtype(dtype, configured, record)
         overrides[f"components.{encoder}.model.dtype"] = setting
-        reason = records.get(f"{encoder}.training_dtype_reason")
-        trained = f"{record} ({reason})" if record and reason else record
-        trained = trained or "a dtype its meta.json does not record"
+        reason = records.get(f"{encoder}.training_dtype_reason")  # written with the record
+        trained = (
+            f"{record} ({reason})" if reason else record or "a dtype its meta.json does not record"
+        )
         print(f'{encoder}: packaged with dtype = "{setting}"; trained in {trained}')
     nlp = spacy.load(model, config=overrides)  # verifies the base model's fingerprint
     components = nlp.config.interpolate()["components"]
