@@ -29,12 +29,15 @@ def results_dir(out: Path | None, quick: bool) -> Path:
 
 
 def conll_dir() -> Path:
-    """CoNLL-2003: $LSLLAMA_CONLL_DIR, else the project's assets, else ../shared/datasets."""
+    """CoNLL-2003: $LSLLAMA_CONLL_DIR, else the project's assets, else the shared datasets
+    beside the checkout or at /work/shared (where the tests look too, so that a clone made
+    anywhere on this kind of machine finds them)."""
     if os.environ.get("LSLLAMA_CONLL_DIR"):
         return Path(os.environ["LSLLAMA_CONLL_DIR"])
     candidates = [
         REPO_DIR / "assets" / "conll2003",
         REPO_DIR.parent / "shared" / "datasets" / "conll2003",
+        Path("/work/shared/datasets/conll2003"),
     ]
     found = [path for path in candidates if (path / "eng.testb").is_file()]
     return found[0] if found else candidates[0]
