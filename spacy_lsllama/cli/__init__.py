@@ -1,15 +1,12 @@
-"""The ``lsllama`` command line. This module imports only the standard library, so a Ctrl-C
-while the app and its dependencies are still importing is caught like any other."""
+"""The ``lsllama`` command line. This module imports only the standard library, so Ctrl-C
+exits cleanly from the first moment of start-up (`interrupt`)."""
 
-import sys
+from .interrupt import exit_during_start_up
 
 
 def main() -> None:
-    """Entry point of the ``lsllama`` script; Ctrl-C before a command starts exits 130."""
-    try:
-        from .app import app
+    """Entry point of the ``lsllama`` script."""
+    exit_during_start_up()
+    from .app import app  # after the handler: importing the app takes a while
 
-        app(prog_name="lsllama")
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        raise SystemExit(130) from None
+    app(prog_name="lsllama")

@@ -9,6 +9,7 @@ from typer import _click as click  # the click Typer 0.29 vendors and builds on
 from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
+from .interrupt import start_up_done
 
 # name: (module, function, the first line of its docstring for the command list)
 COMMANDS = {
@@ -42,6 +43,9 @@ COMMANDS = {
 # Commands that take config overrides as extra options, as `spacy train` does
 # (`--components.ner.decoding greedy`).
 TAKES_OVERRIDES = {"evaluate"}
+# Commands that end start-up (`interrupt`) themselves, once their pipeline has loaded; the
+# others end it when they start to run, so a Ctrl-C reaches their clean-up.
+ENDS_START_UP_ITSELF = {"tag"}
 SETTINGS: dict[str, Any] = {
     "add_completion": False,
     "rich_markup_mode": "markdown",
@@ -58,10 +62,15 @@ def _flag_help(option: Any) -> Any:
 
 
 class Command(TyperCommand):
-    """A command whose help option shows no value."""
+    """A command whose help option shows no value and whose start-up ends when it runs."""
 
     def get_help_option(self, ctx: click.Context) -> Any:
         return _flag_help(super().get_help_option(ctx))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        if self.name not in ENDS_START_UP_ITSELF:
+            start_up_done()
+        return super().invoke(ctx)
 
 
 class LazyGroup(TyperGroup):

@@ -16,6 +16,7 @@ import typer
 
 from ..tagging.errors import CommandError, UsageError
 from .defaults import DEFAULT_PIPELINE, MODEL_ENV, chosen_pipeline
+from .interrupt import EXIT_INTERRUPTED, START_UP_MESSAGE, start_up_done
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from ..tagging.ray_engine import RaySettings
 
 EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
 
@@ -256,13 +256,17 @@ def tag(
 def _local_engine(
     model: str, gpu_id: int, max_chars: int, compile: bool, n_process: int
 ) -> LocalEngine:
+    """The local engine with its pipeline loaded; from here on Ctrl-C stops the run cleanly."""
     from ..tagging.local import LocalEngine, fork_safe_threads, load_pipeline
 
     if n_process == 1:
-        return LocalEngine(load_pipeline(model, gpu_id, max_chars, compile))
-    threads = fork_safe_threads(n_process)  # before loading: loading runs torch
-    nlp = load_pipeline(model, gpu_id, max_chars, compile)
-    return LocalEngine(nlp, n_process, worker_threads=threads)
+        engine = LocalEngine(load_pipeline(model, gpu_id, max_chars, compile))
+    else:
+        threads = fork_safe_threads(n_process)  # before loading: loading runs torch
+        nlp = load_pipeline(model, gpu_id, max_chars, compile)
+        engine = LocalEngine(nlp, n_process, worker_threads=threads)
+    start_up_done()
+    return engine
 
 
 def _ray_settings(
@@ -293,9 +297,13 @@ def _ray_settings(
 def _run_on_ray(
     job: TagJob, settings: RaySettings, model: str, max_chars: int, compile: bool
 ) -> None:
-    """Run the job with a Ray engine that lives (with its actors) as long as the job."""
+    """Run the job with a Ray engine that lives (with its actors) as long as the job.
+
+    Start-up ends before Ray starts: Ray's processes are stopped by its exit handlers.
+    """
     from ..tagging.ray_engine import RayEngine
 
+    start_up_done()
     with ExitStack() as stack:
         job.run(lambda: stack.enter_context(RayEngine(settings, model, max_chars, compile)))
 
@@ -303,7 +311,7 @@ def _run_on_ray(
 def _interrupted(console: Console, job: TagJob | None, forked: bool) -> NoReturn:
     """One line saying how far the run got, then exit 130."""
     if job is None or job.report is None:
-        message = "Interrupted during start-up; nothing was written."
+        message = START_UP_MESSAGE
     else:
         output = job.spec.output
         hint = f" to {output}; run again with --resume to continue" if output else ""
