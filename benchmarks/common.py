@@ -136,6 +136,7 @@ def load_sentences(path: Path, limit: int | None = None, block: int | None = 64)
 
     from spacy_lsllama.corpora import read_conll
 
+    require_conll(path)
     vocab = spacy.blank("en").vocab
     sentences = []
     for doc in read_conll(path, vocab=vocab, scheme="iob1", comment=None):
@@ -420,6 +421,17 @@ def require_bench_extra() -> None:
             f"error: the benchmarks need {', '.join(missing)} (the bench extra): "
             'pip install -e ".[bench]"'
         )
+
+
+def require_conll(*paths: Path) -> None:
+    """Stop at once, in one line, when a CoNLL-2003 file a benchmark reads is missing: not
+    once per method, each recording the error as its result."""
+    for path in paths:
+        if not path.is_file():
+            raise SystemExit(
+                f"error: no CoNLL-2003 file at {path}: set LSLLAMA_CONLL_DIR to a folder "
+                "with eng.train and eng.testb (benchmarks/README.md)"
+            )
 
 
 def save_figure(fig: Any, path: Path) -> Path:

@@ -63,6 +63,7 @@ from common import (
     ratio,
     reply,
     require_bench_extra,
+    require_conll,
     results_dir,
     set_threads,
     word_count,
@@ -198,6 +199,7 @@ def hf_worker(args: argparse.Namespace, spec: dict[str, Any]) -> None:
 
 
 def _encoder_dtype(nlp: Any) -> str:
+    """The encoder's dtype by name, spelled out: this runs in the reference checkout too."""
     from spacy_lsllama.nn.precision import weights_dtype
 
     encoder = nlp.get_pipe("llm").model.shims[0]._model
@@ -554,6 +556,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         worker(args, json.loads(args.spec))
         return {}
     require_bench_extra()
+    require_conll(CONLL_TRAIN, CONLL_TEST)
     if args.profile:
         with tempfile.TemporaryDirectory() as tmp:
             args.base_model = base_model_or_tiny(args.base_model, args.quick, tmp)

@@ -27,17 +27,21 @@ import matmul_peak
 import precision
 import training
 from common import (
+    CONLL_TEST,
+    CONLL_TRAIN,
     base_model_or_tiny,
     default_threads,
     log,
     markdown_table,
     require_bench_extra,
+    require_conll,
     results_dir,
     set_threads,
     write_results,
 )
 
 PARTS = ("inference", "documents", "training", "precision", "accuracy")
+READS_CONLL = {"inference", "documents", "training", "precision"}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -210,6 +214,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     require_bench_extra()
+    if READS_CONLL - set(args.skip):
+        require_conll(CONLL_TRAIN, CONLL_TEST)
     if args.out is None and args.quick:
         shutil.rmtree(results_dir(None, True), ignore_errors=True)  # the last smoke test's
     args.out = results_dir(args.out, args.quick)

@@ -58,6 +58,7 @@ from common import (
     ratio,
     reply,
     require_bench_extra,
+    require_conll,
     results_dir,
     rss_mb,
     save_figure,
@@ -437,6 +438,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         worker(args)
         return None
     require_bench_extra()
+    require_conll(CONLL_TRAIN)
     with tempfile.TemporaryDirectory() as tmp:
         args.base_model = base_model_or_tiny(args.base_model, args.quick, tmp)
         if args.profile:

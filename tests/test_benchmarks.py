@@ -1,6 +1,7 @@
 """benchmarks/: what the scripts do before measuring anything (the measuring is `--quick` in CI)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,23 @@ def test_a_missing_bench_extra_stops_at_once_with_one_line(tmp_path, script, hid
         f"error: the benchmarks need {hidden.replace(',', ', ')} (the bench extra): "
         'pip install -e ".[bench]"'
     ]
+    assert not out.exists()  # nothing was measured
+
+
+@pytest.mark.parametrize("script", ["run.py", "training.py", "precision.py", "inference.py"])
+def test_missing_conll_data_stops_at_once_with_one_line(tmp_path, script):
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "LSLLAMA_CONLL_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: no CoNLL-2003 file at {tmp_path}/eng.")
+    assert "set LSLLAMA_CONLL_DIR" in line
     assert not out.exists()  # nothing was measured
 
 

@@ -89,6 +89,11 @@ def named_dtype(name: str) -> torch.dtype:
     return resolved
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """The name `named_dtype` reads back ("bfloat16"), as configs, meta and logs write it."""
+    return str(dtype).removeprefix("torch.")
+
+
 def weights_dtype(module: torch.nn.Module) -> torch.dtype:
     """The dtype the frozen (non-adapter) weights run in: what `lsllama tag` reports."""
     for name, param in module.named_parameters():

@@ -20,7 +20,7 @@ from wasabi import msg
 
 from ..layers.shim import read_encoder, write_encoder
 from ..layers.transformer_model import encoder_dtype, get_encoder, get_settings, place_encoder
-from ..nn.precision import auto_reason
+from ..nn.precision import auto_reason, dtype_name
 from .compilation import encoder_layers
 
 DEFAULT_CONFIG_STR = """
@@ -87,7 +87,7 @@ class LlamaTransformer(Transformer):
         the pipeline's meta (`lsllama.NAME.training_dtype`, `...training_dtype_reason`),
         which `spacy train` saves."""
         super().initialize(get_examples, nlp=nlp)
-        dtype = str(encoder_dtype(self.model)).removeprefix("torch.")
+        dtype = dtype_name(encoder_dtype(self.model))
         setting = get_settings(self.model).dtype
         if setting == "auto":
             reason = f"dtype = auto: {auto_reason(get_torch_default_device())}"
@@ -122,4 +122,4 @@ def encoder_dtypes(nlp: Language) -> list[str]:
     """The dtype each lsllama encoder of a loaded pipeline runs in, in pipeline order
     (e.g. ["bfloat16"]): what `lsllama tag` reports, since `dtype = "auto"` depends on the
     device and the CPU."""
-    return [str(encoder_dtype(layer)).removeprefix("torch.") for layer in encoder_layers(nlp)]
+    return [dtype_name(encoder_dtype(layer)) for layer in encoder_layers(nlp)]

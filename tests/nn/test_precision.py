@@ -16,6 +16,7 @@ from spacy_lsllama.nn.precision import (
     auto_dtype,
     auto_reason,
     cpu_flags,
+    dtype_name,
     named_dtype,
     place,
     weights_dtype,
@@ -71,6 +72,12 @@ def test_auto_loads_float32_whatever_the_host_has(monkeypatch):
         resolve_dtype("int8")
     with pytest.raises(ValueError, match="Unknown dtype 'float8'"):
         named_dtype("float8")
+
+
+@pytest.mark.parametrize("name", ["float32", "bfloat16", "float16"])
+def test_a_dtypes_name_is_the_one_configs_use(name):
+    """Meta, logs and `lsllama tag` write the name a config reads back."""
+    assert dtype_name(named_dtype(name)) == name
 
 
 class WithAdapter(torch.nn.Module):
