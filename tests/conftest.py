@@ -1,6 +1,7 @@
 """Shared fixtures: tiny models built at test time; `--slow` gates tests on the real model."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -22,6 +23,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """The public benchmark sets: $LSLLAMA_DATA_DIR, else `shared/datasets` beside the
+    checkout, else /work/shared/datasets; a test that reads them skips where none is."""
+    beside = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    for root in (os.environ.get("LSLLAMA_DATA_DIR"), beside, "/work/shared/datasets"):
+        if root and Path(root).is_dir():
+            return Path(root)
+    pytest.skip("no shared datasets (set LSLLAMA_DATA_DIR)")
 
 
 @pytest.fixture(scope="session")

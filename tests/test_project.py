@@ -28,7 +28,6 @@ from spacy_lsllama.corpora import DATASETS
 from spacy_lsllama.testing import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 PROJECT_FILES = [
     "project.yml",
     "configs/ner.cfg",
@@ -177,13 +176,11 @@ def test_assets_fill_the_data_dir_layout_of_every_registered_dataset(tmp_path):
             assert f"assets/{relative}" in assets, f"{name}: {relative}"
 
 
-def test_asset_checksums_match_the_local_copies_of_the_datasets(tmp_path):
-    if not SHARED_DATASETS.is_dir():
-        pytest.skip(f"no local datasets at {SHARED_DATASETS}")
+def test_asset_checksums_match_the_local_copies_of_the_datasets(tmp_path, shared_datasets):
     config = load_project(tmp_path)
     checked = 0
     for asset in config["assets"]:
-        local = SHARED_DATASETS / asset["dest"].removeprefix("assets/")
+        local = shared_datasets / asset["dest"].removeprefix("assets/")
         if local.is_file():
             assert md5(local) == asset["checksum"], asset["dest"]
             checked += 1

@@ -18,7 +18,6 @@ from spacy_lsllama.pipeline.loading import pipeline_path
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "en_lsllama_ner"
-DATA_DIR = Path(os.environ.get("LSLLAMA_DATA_DIR", ROOT.parent / "shared" / "datasets"))
 # What the released weights predict (float32 on the CPU).
 EXPECTED = {
     "Angela Merkel visited Siemens in Munich.": [
@@ -65,10 +64,8 @@ def test_the_pipeline_predicts_the_released_entities(nlp):
         assert [(ent.text, ent.label_) for ent in nlp(text).ents] == entities, text
 
 
-def test_the_pipeline_scores_its_floor_on_the_first_conll2003_dev_sentences(nlp):
-    dev = DATA_DIR / "conll2003" / "eng.testa"
-    if not dev.is_file():
-        pytest.skip(f"{dev} not found (set LSLLAMA_DATA_DIR)")
+def test_the_pipeline_scores_its_floor_on_the_first_conll2003_dev_sentences(nlp, shared_datasets):
+    dev = shared_datasets / "conll2003" / "eng.testa"
     gold = list(read_conll(dev, vocab=nlp.vocab, scheme="iob1", comment=None))
     examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold[:DEV_SENTENCES]]
     scores = nlp.evaluate(examples)

@@ -3,7 +3,6 @@ the same count gives the same output; another count gives the same output in flo
 differs in at most a few records in bfloat16 (docs/scaling.md states both)."""
 
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ import torch
 from spacy_lsllama.corpora import read_conll
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("LSLLAMA_DATA_DIR", ROOT.parent / "shared" / "datasets"))
 SENTENCES = 300
 # Measured on 1,000 sentences: 0 records in float32; bfloat16 in docs/scaling.md.
 BFLOAT16_MOST = 0.02
@@ -30,11 +28,9 @@ def load_script():
     return module
 
 
-def test_the_shipped_pipeline_at_one_and_two_threads(monkeypatch):
+def test_the_shipped_pipeline_at_one_and_two_threads(monkeypatch, shared_datasets):
     monkeypatch.undo()  # `auto` sees this host's CPU, as `lsllama tag` does
-    test = DATA_DIR / "conll2003" / "eng.testb"
-    if not test.is_file():
-        pytest.skip(f"{test} not found (set LSLLAMA_DATA_DIR)")
+    test = shared_datasets / "conll2003" / "eng.testb"
     gold = read_conll(test, vocab=spacy.blank("en").vocab, scheme="iob1", comment=None)
     texts = [doc.text for doc in gold][:SENTENCES]
     threads = torch.get_num_threads()

@@ -29,10 +29,3 @@ def error_of(call, *args, **kwargs) -> ConversionError:
     with pytest.raises(ConversionError) as info:
         list(call(*args, **kwargs))
     return info.value
-
-
-def datasets_root() -> Path | None:
-    for root in (Path("/work/shared/datasets"), Path(__file__).parents[3] / "shared/datasets"):
-        if root.is_dir():
-            return root
-    return None

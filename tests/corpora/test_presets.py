@@ -2,7 +2,7 @@
 
 import pytest
 import spacy
-from corpus_helpers import datasets_root, top_cat, write
+from corpus_helpers import top_cat, write
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
@@ -106,10 +106,8 @@ EXPECTED["conll2003_iob2"] = EXPECTED["conll2003"]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(DATASETS))
-def test_real_datasets_match_documented_counts(name):
-    root = datasets_root()
-    if root is None:
-        pytest.skip("shared datasets not available")
+def test_real_datasets_match_documented_counts(name, shared_datasets):
+    root = shared_datasets
     spec = DATASETS[name]
     nlp = spacy.blank(spec.lang)
     splits = {split: list(spec.read(root / file, nlp)) for split, file in spec.files.items()}

@@ -1,7 +1,6 @@
 """Tag schemes: decoding tags into spans and back, on made-up and real CoNLL-2003 tags."""
 
 import pytest
-from corpus_helpers import datasets_root
 
 from spacy_lsllama.corpora import spans_to_tags, tags_to_spans
 
@@ -39,10 +38,8 @@ def _canonical_iob1(tags: list[str]) -> list[str]:
 
 
 @pytest.mark.slow
-def test_real_conll2003_tags_round_trip():
-    root = datasets_root()
-    if root is None:
-        pytest.skip("shared datasets not available")
+def test_real_conll2003_tags_round_trip(shared_datasets):
+    root = shared_datasets
     for file, scheme in [("eng.train", "iob1"), ("iob2_NguyenHoangAn0511/eng.train", "iob2")]:
         sentences: list[list[str]] = [[]]
         for line in (root / "conll2003" / file).read_text(encoding="utf-8").splitlines():
