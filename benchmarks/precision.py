@@ -27,6 +27,11 @@ forward, 4 in a training step whose frozen weights need input gradients only) by
     python benchmarks/precision.py --base-model models/smollm2-135m \
         --reference ../ref-040c679 --pipeline "$PIPELINE"   # e.g. en_lsllama_ner's package dir
     python benchmarks/precision.py --quick     # tiny model, this checkout only: the code runs
+
+`--as-host neither` stands in for a host without bfloat16 matrix units on one that has them:
+every process runs with its kernels limited to AVX2 (ATen, oneDNN, MKL), `auto` is what
+`auto_dtype` picks without the bfloat16 CPU flags (float32), and the bfloat16 and compiled
+methods are left out. The bfloat16 peak it prints is what bfloat16 products cost there.
 """
 
 from __future__ import annotations
@@ -75,6 +80,12 @@ DROPOUT = 0.1
 TAG_BATCH = 64
 PEAK_SHAPE = (1024, 576, 1536)
 PEAK_WARM_UP_S = 1.0
+# Kernels limited to AVX2, as on a host with neither AMX nor AVX-512 (`--as-host neither`).
+AVX2_ONLY = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+}
 
 
 # Workers: one method each, in their own process ----------------------------------------------
@@ -215,7 +226,11 @@ def serve_blocks(
 ) -> None:
     """Answer the driver: each line asks for `block` timed runs; an empty line ends, with
     `final()` as the last reply."""
-    reply({"ready": True, "dtype": dtype})
+    import torch
+
+    reply(
+        {"ready": True, "dtype": dtype, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    )
     done = 0
     while sys.stdin.readline().strip():
         seconds = []
@@ -280,11 +295,27 @@ def method_specs(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
         {"name": "hf float32", "checkout": here, "dtype": "float32", "kind": "hf"},
         {"name": "hf bfloat16", "checkout": here, "dtype": "bfloat16", "kind": "hf"},
     ]
+    if args.as_host == "neither":
+        train, tag = _as_host_without_bf16(train), _as_host_without_bf16(tag)
     skip = set(args.skip or ())
     return {
         "train": [] if "train" in skip else train,
         "tag": tag if args.pipeline and "tag" not in skip else [],
     }
+
+
+def _as_host_without_bf16(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The methods that differ on a host without bfloat16 units: both checkouts' `auto`, as
+    the float32 that `auto_dtype` picks there, and Hugging Face's float32 forward."""
+    from spacy_lsllama.nn.precision import auto_dtype, dtype_name
+
+    auto = dtype_name(auto_dtype("cpu", flags=frozenset()))
+    kept = [
+        s
+        for s in specs
+        if s["name"] in ("reference float32", "reference auto", "auto", "hf float32")
+    ]
+    return [{**spec, "dtype": auto if spec["dtype"] == "auto" else spec["dtype"]} for spec in kept]
 
 
 def start(args: argparse.Namespace, kind: str, spec: dict[str, Any]) -> subprocess.Popen:
@@ -296,6 +327,8 @@ def start(args: argparse.Namespace, kind: str, spec: dict[str, Any]) -> subproce
         *(["--quick"] if args.quick else []),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": spec["checkout"], "OMP_NUM_THREADS": str(args.threads)}
+    if args.as_host == "neither":
+        env.update(AVX2_ONLY)
     return subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env=env,
@@ -359,15 +392,14 @@ def _timed_mm(a: Any, b: Any) -> float:
     return time.perf_counter() - start
 
 
-def host_kind() -> str:
+def host_kind(args: argparse.Namespace) -> str:
     from spacy_lsllama.nn.precision import cpu_flags
 
     flags = cpu_flags()
-    if "amx_bf16" in flags:
-        return "AMX"
-    if "avx512_bf16" in flags:
-        return "AVX-512-BF16"
-    return "neither"
+    kind = "AMX" if "amx_bf16" in flags else "AVX-512-BF16" if "avx512_bf16" in flags else "neither"
+    if args.as_host == "neither" and kind != "neither":
+        return f"neither, emulated (kernels limited to AVX2 on an {kind} host)"
+    return kind
 
 
 def weights_per_piece(base: Path) -> int:
@@ -381,7 +413,7 @@ def weights_per_piece(base: Path) -> int:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     specs = method_specs(args)
     result: dict[str, Any] = {
-        "machine": {**machine(), "torch_threads": args.threads, "host_kind": host_kind()},
+        "machine": {**machine(), "torch_threads": args.threads, "host_kind": host_kind(args)},
         "reference": str(args.reference) if args.reference else None,
         "peaks_gflops": matmul_peaks(args.threads),
     }
@@ -535,6 +567,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=3, help="turns per method")
     p.add_argument("--limit", type=int, default=320, help="CoNLL test sentences to tag")
     p.add_argument("--skip", action="append", choices=["train", "tag"], help="leave a part out")
+    p.add_argument(
+        "--as-host", choices=["neither"], help="emulate a host without bfloat16 matrix units"
+    )
     p.add_argument("--profile", action="store_true", help="profile `auto` training steps only")
     p.add_argument("--worker", choices=["train", "tag", "hf"], help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
@@ -550,6 +585,8 @@ def apply_quick(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser().parse_args(argv)
     apply_quick(args)
+    if args.as_host == "neither":
+        os.environ.update(AVX2_ONLY)  # before torch computes anything, in this process too
     if args.worker:
         set_threads(args.threads)
         worker = {"train": train_worker, "tag": tag_worker, "hf": hf_worker}[args.worker]

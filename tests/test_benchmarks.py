@@ -7,8 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from spacy_lsllama.layers.transformer_model import get_encoder
 from spacy_lsllama.pipeline.loading import EncoderDtype
+from spacy_lsllama.testing import encoder_nlp
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run a benchmark script as `python SCRIPT ARGS...` would, with some modules uninstallable.
@@ -21,6 +24,14 @@ sys.path.insert(0, str(__import__("pathlib").Path(script).parent))
 sys.argv = [script, *args]
 runpy.run_path(script, run_name="__main__")
 """
+
+
+def run_benchmark(
+    script: str, *args: str, timeout: int = 120, **kwargs
+) -> subprocess.CompletedProcess:
+    """`python benchmarks/SCRIPT ARGS...` as a user runs it, its output captured."""
+    command = [sys.executable, str(ROOT / "benchmarks" / script), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
 @pytest.mark.parametrize("hidden", ["matplotlib", "psutil", "matplotlib,psutil"])
@@ -45,12 +56,8 @@ def test_a_missing_bench_extra_stops_at_once_with_one_line(tmp_path, script, hid
 @pytest.mark.parametrize("script", ["run.py", "training.py", "precision.py", "inference.py"])
 def test_missing_conll_data_stops_at_once_with_one_line(tmp_path, script):
     out = tmp_path / "results"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "LSLLAMA_CONLL_DIR": str(tmp_path)},
+    result = run_benchmark(
+        script, "--quick", "--out", str(out), env={**os.environ, "LSLLAMA_CONLL_DIR": str(tmp_path)}
     )
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
@@ -72,12 +79,8 @@ def test_the_help_needs_no_bench_extra():
 
 def test_training_profile_says_where_a_cached_step_goes(tmp_path):
     out = tmp_path / "results"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "training.py"), "--quick"]
-        + ["--profile", "cached", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_benchmark(
+        "training.py", "--quick", "--profile", "cached", "--out", str(out), timeout=600
     )
     assert result.returncode == 0, result.stderr
     report = (out / "training_profile_cached.txt").read_text()
@@ -85,14 +88,45 @@ def test_training_profile_says_where_a_cached_step_goes(tmp_path):
     assert "tottime" in report and "spacy_lsllama" in report
 
 
+def test_precision_as_a_host_without_bf16_units_runs_float32_on_avx2_kernels(tmp_path):
+    """--as-host neither: every process computes with AVX2 kernels and `auto` is float32,
+    as on a host with neither AMX nor AVX-512 BF16."""
+    out = tmp_path / "results"
+    result = run_benchmark(
+        "precision.py", "--quick", "--as-host", "neither", "--out", str(out), timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    measured = json.loads((out / "precision.json").read_text())
+    assert measured["machine"]["cpu_capability"] == "AVX2"
+    assert measured["machine"]["host_kind"].startswith("neither")
+    assert {name: row["dtype"] for name, row in measured["train"].items()} == {"auto": "float32"}
+    assert measured["train"]["auto"]["cpu_capability"] == "AVX2"
+
+
+def test_ulp_nudge_moves_each_nonzero_trainable_weight_by_one_unit(tiny_model_dir, monkeypatch):
+    """The perturbation experiment's callback: one float32 step up for every non-zero
+    trainable weight, nothing else touched."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    ulp_nudge = pytest.importorskip("ulp_nudge")
+    nlp = encoder_nlp(tiny_model_dir, lora={"@misc": "spacy-lsllama.LoRA.v1", "r": 4})
+    encoder = get_encoder(nlp.get_pipe("llm").model)
+    before = {name: w.detach().clone() for name, w in encoder.named_parameters()}
+    ulp_nudge.make_ulp_nudge()(nlp)
+    moved = 0
+    for name, weight in encoder.named_parameters():
+        old = before[name]
+        if weight.requires_grad:
+            moved += int((old != 0).sum())
+            up = torch.nextafter(old, torch.full_like(old, torch.inf))
+            assert torch.equal(weight, torch.where(old != 0, up, old)), name
+        else:
+            assert torch.equal(weight, old), name
+    assert moved > 0
+
+
 def test_experiments_score_only_in_dtypes_lsllama_evaluate_accepts():
     """The driver checks --eval-dtype before training; its choices are evaluate's."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "experiments.py"), "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_benchmark("experiments.py", "--help")
     choices = "{" + ",".join(dtype.value for dtype in EncoderDtype) + "}"
     assert result.returncode == 0 and f"--eval-dtype {choices}" in result.stdout
 
