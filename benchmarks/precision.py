@@ -30,8 +30,9 @@ forward, 4 in a training step whose frozen weights need input gradients only) by
 
 `--as-host neither` stands in for a host without bfloat16 matrix units on one that has them:
 every process runs with its kernels limited to AVX2 (ATen, oneDNN, MKL), `auto` is what
-`auto_dtype` picks without the bfloat16 CPU flags (float32), and the bfloat16 and compiled
-methods are left out. The bfloat16 peak it prints is what bfloat16 products cost there.
+`auto_dtype` picks without the bfloat16 CPU flags (float32), and only the reference, `auto`
+and Hugging Face's float32 forward run. The bfloat16 peak it prints is what bfloat16 products
+cost there.
 """
 
 from __future__ import annotations
