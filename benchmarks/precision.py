@@ -328,8 +328,6 @@ def start(args: argparse.Namespace, kind: str, spec: dict[str, Any]) -> subproce
         *(["--quick"] if args.quick else []),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": spec["checkout"], "OMP_NUM_THREADS": str(args.threads)}
-    if args.as_host == "neither":
-        env.update(AVX2_ONLY)
     return subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env=env,
@@ -587,7 +585,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser().parse_args(argv)
     apply_quick(args)
     if args.as_host == "neither":
-        os.environ.update(AVX2_ONLY)  # before torch computes anything, in this process too
+        os.environ.update(AVX2_ONLY)  # before torch computes anything; workers inherit it
     if args.worker:
         set_threads(args.threads)
         worker = {"train": train_worker, "tag": tag_worker, "hf": hf_worker}[args.worker]
