@@ -1,13 +1,18 @@
-"""The encoder's serialization: a saved encoder loads only under the settings it was saved with."""
+"""The encoder's shim: a saved encoder loads only under the settings it was saved with, and
+updates train the adapters in place."""
 
+import gc
 import json
 import re
 import shutil
 
 import pytest
 import spacy
+import torch
+from spacy.training import Example
 
-from spacy_lsllama.testing import encoder_nlp
+from spacy_lsllama.layers.transformer_model import get_encoder
+from spacy_lsllama.testing import LSLLAMA_NER_CONFIG, encoder_nlp
 
 LORA = {"@misc": "spacy-lsllama.LoRA.v2", "r": 4, "alpha": 8}
 KEY = "components.llm.model.lora"
@@ -44,3 +49,26 @@ def test_another_hidden_size_than_the_saved_one_is_refused(saved, tmp_path):
     info_path.write_text(json.dumps(info))
     with pytest.raises(ValueError, match="saved with hidden_size = 32, but the base model has"):
         spacy.load(copy)
+
+
+def _live_tensors() -> int:
+    gc.collect()
+    return sum(1 for obj in gc.get_objects() if torch.is_tensor(obj))
+
+
+def test_updates_train_the_adapters_without_keeping_a_tensor_per_step(tiny_model_dir):
+    config = LSLLAMA_NER_CONFIG.replace("{name}", str(tiny_model_dir))
+    config = config.replace("{spans_key}", "null")
+    nlp = spacy.util.load_model_from_config(spacy.util.load_config_from_str(config), auto_fill=True)
+    doc = nlp.make_doc("Merkel visited Tokyo")
+    examples = [Example.from_dict(doc, {"entities": [(0, 6, "PER"), (15, 20, "LOC")]})]
+    optimizer = nlp.initialize(lambda: examples)
+    encoder = get_encoder(nlp.get_pipe("llm").model)
+    lora = {name: param for name, param in encoder.named_parameters() if "lora_" in name}
+    nlp.update(examples, sgd=optimizer)
+    before = {name: param.detach().clone() for name, param in lora.items()}
+    live = _live_tensors()
+    for _ in range(5):
+        nlp.update(examples, sgd=optimizer)
+    assert _live_tensors() == live
+    assert lora and all(not torch.equal(param, before[name]) for name, param in lora.items())
