@@ -1,4 +1,5 @@
-"""The encoder's serialization, owned by its shim: JSON references and safetensors, never pickle.
+"""The encoder's shim: its serialization (JSON references and safetensors, never pickle) and
+its updates (in place, `EncoderShim`).
 
 A saved encoder is a directory:
 - `encoder.json`: the base model's name, absolute path (when local) and weights SHA-256;
