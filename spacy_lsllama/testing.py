@@ -180,7 +180,7 @@ def rule_pipeline(path: Path) -> Path:
     return path
 
 
-# An LS-unLLaMA entity recognizer over a tiny model: `LSLLAMA_NER_CONFIG.format(name=...)`.
+# An LS-unLLaMA entity recognizer over a tiny model: `lsllama_ner_nlp`.
 LSLLAMA_NER_CONFIG = """
 [nlp]
 lang = "en"
@@ -209,6 +209,15 @@ spans_key = {spans_key}
 """
 
 
+def lsllama_ner_nlp(base_model: Path, *, spans_key: str | None = None) -> spacy.language.Language:
+    """An LS-unLLaMA NER pipeline over ``base_model`` (`LSLLAMA_NER_CONFIG`), not initialized."""
+    key = "null" if spans_key is None else f'"{spans_key}"'
+    config = LSLLAMA_NER_CONFIG.replace("{name}", str(base_model)).replace("{spans_key}", key)
+    return spacy.util.load_model_from_config(
+        spacy.util.load_config_from_str(config), auto_fill=True
+    )
+
+
 def lsllama_ner_pipeline(
     path: Path, base_model: Path, *, spans_key: str | None = None, steps: int = 40
 ) -> Path:
@@ -217,9 +226,7 @@ def lsllama_ner_pipeline(
     from spacy.training import Example
 
     spacy.util.fix_random_seed(0)
-    key = "null" if spans_key is None else f'"{spans_key}"'
-    config = LSLLAMA_NER_CONFIG.replace("{name}", str(base_model)).replace("{spans_key}", key)
-    nlp = spacy.util.load_model_from_config(spacy.util.load_config_from_str(config), auto_fill=True)
+    nlp = lsllama_ner_nlp(base_model, spans_key=spans_key)
     examples = []
     for person, place in zip(["Obama", "Merkel", "Macron", "Trudeau"] * 2, ["Paris", "Tokyo"] * 4):
         doc = nlp.make_doc(f"{person} visited {place} today")

@@ -13,7 +13,7 @@ import torch
 from spacy.training import Example
 
 from spacy_lsllama.layers.transformer_model import get_encoder
-from spacy_lsllama.testing import LSLLAMA_NER_CONFIG, encoder_nlp
+from spacy_lsllama.testing import encoder_nlp, lsllama_ner_nlp
 
 LORA = {"@misc": "spacy-lsllama.LoRA.v2", "r": 4, "alpha": 8}
 KEY = "components.llm.model.lora"
@@ -60,9 +60,7 @@ def _live_tensors() -> int:
 
 
 def test_updates_train_the_adapters_without_keeping_a_tensor_per_step(tiny_model_dir):
-    config = LSLLAMA_NER_CONFIG.replace("{name}", str(tiny_model_dir))
-    config = config.replace("{spans_key}", "null")
-    nlp = spacy.util.load_model_from_config(spacy.util.load_config_from_str(config), auto_fill=True)
+    nlp = lsllama_ner_nlp(tiny_model_dir)
     doc = nlp.make_doc("Merkel visited Tokyo")
     examples = [Example.from_dict(doc, {"entities": [(0, 6, "PER"), (15, 20, "LOC")]})]
     optimizer = nlp.initialize(lambda: examples)
