@@ -13,6 +13,12 @@ changes, both kept apart from peft:
   64-bit random word gives four 16-bit lanes, each kept with probability 1 - p (to 1 part
   in 32,768: the top lane has 15 random bits). torch's own dropout draws one per element.
 
+Under mixed precision (autocast) the dropped copy is made in the products' dtype: the
+adapters would each cast it to bfloat16 anyway, and a bfloat16 copy is what their products
+keep for the backward pass, so it lives as long as the projections that share it need it.
+A float32 copy would be freed right after the first adapter's cast, and every projection
+would draw a mask of its own (seven a layer, not four).
+
 The draws come from torch's default generator, so `spacy.util.fix_random_seed` fixes them.
 """
 
@@ -65,6 +71,8 @@ class SharedInputDropout(torch.nn.Module):
             dropped = x * keep_mask(x.shape, self.p, x.dtype)
         else:  # GPUs draw dropout masks fast and fused
             dropped = torch.nn.functional.dropout(x, self.p, training=True)
+        if torch.is_autocast_enabled(x.device.type):  # the copy the adapters multiply
+            dropped = dropped.to(torch.get_autocast_dtype(x.device.type))
         self._last = (weakref.ref(x), x._version, weakref.ref(dropped))
         return dropped
 

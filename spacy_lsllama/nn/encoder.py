@@ -14,6 +14,7 @@ from peft import PeftModel
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
+from .attention_kernel import attention_kernel
 from .base_model import BaseModel, load_base_model
 from .compile import compiled_layers, pad_chunk
 from .families import Family, decoder_family
@@ -193,12 +194,19 @@ class LlamaEncoder(torch.nn.Module):
         Windows are packed into rows as wide as the longest window (`packing`), and the
         rows run `rows_per_forward` at a time, fullest first, each chunk cut to its fullest
         row: a batch of mixed lengths then computes little padding. With the frozen-prefix
-        cache on, the rows start from the cached states of the frozen lower layers.
+        cache on, the rows start from the cached states of the frozen lower layers. The
+        attention kernel depends on the rows' width and on whether gradients are on
+        (`attention_kernel`).
         """
         compiled = self.settings.compile and not torch.is_grad_enabled()
         lengths = attention_mask.sum(dim=1)
         packed = pack_windows(input_ids, lengths)
-        with autocast(self.model, input_ids.device):  # mixed precision (`precision`)
+        kernel = attention_kernel(  # for every layer of the pass, the frozen prefix's too
+            input_ids.device,
+            packed.input_ids.shape[1],
+            checkpointing=self.settings.gradient_checkpointing,
+        )
+        with autocast(self.model, input_ids.device), kernel:  # mixed precision (`precision`)
             prefix = self._cached_prefix(input_ids, lengths, packed, compiled)
             start = 0 if prefix is None else self.frozen_layers
             layers = range(start, len(self.decoder.layers))

@@ -89,6 +89,26 @@ def test_projections_reading_one_input_share_its_mask():
     assert (dropped["q_proj"] == 0).any()
 
 
+def test_projections_share_the_mask_under_mixed_precision():
+    # The encoder's case: float32 states, bfloat16 products. Nothing here holds the dropped
+    # copy but the adapters' own products, as in the decoder layer.
+    dropout = SharedInputDropout(0.5).train()
+    adapters = [torch.nn.Linear(16, 4) for _ in range(3)]
+    x = torch.randn(8, 16, requires_grad=True)
+    patterns, dtypes, outputs = [], set(), []
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for adapter in adapters:
+            dropped = dropout(x)
+            patterns.append(dropped == 0)
+            dtypes.add(dropped.dtype)
+            outputs.append(adapter(dropped))
+            del dropped
+    assert torch.equal(patterns[0], patterns[1])
+    assert torch.equal(patterns[0], patterns[2])
+    assert patterns[0].any()
+    assert dtypes == {torch.bfloat16}  # the copy the products read, made once
+
+
 def test_peft_dropout_stays_available():
     model = _tiny_lora(shared=False)
     dropouts = {
