@@ -307,3 +307,20 @@ def test_gpu_check_runs_on_the_cpu(tmp_path):
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert set(results) >= {"device vs CPU, float32", "device vs CPU, bfloat16"}
     assert len(list((tmp_path / "out").iterdir())) <= 8  # what the device tool brings back
+
+
+def test_attention_kernels_are_timed_side_by_side_for_every_width(tmp_path):
+    out = tmp_path / "results"
+    result = run_benchmark("attention_kernel.py", "--quick", "--out", str(out), timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((out / "attention_kernel.json").read_text())["results"]
+    cases = {(row["dtype"], row["pass"], row["width"]) for row in rows}
+    assert cases == {
+        (dtype, kind, width)
+        for dtype in ("bfloat16", "float32")
+        for kind in ("training", "prediction")
+        for width in (16, 32)
+    }
+    for row in rows:
+        assert row["flash_ms"] > 0 and row["math_ms"] > 0
+        assert row["flash_over_math"] == row["flash_ms"] / row["math_ms"]
