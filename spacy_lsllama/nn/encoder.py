@@ -21,7 +21,7 @@ from .families import Family, decoder_family
 from .layer_selection import check_layers, select_layers
 from .lora import LoraSettings, apply_lora
 from .packing import PackedRows, pack_windows
-from .precision import autocast
+from .precision import autocast, weights_dtype
 from .prefix_cache import PrefixCache, window_key
 from .unmasking import check_attention, segment_mask_4d
 
@@ -195,7 +195,7 @@ class LlamaEncoder(torch.nn.Module):
         rows run `rows_per_forward` at a time, fullest first, each chunk cut to its fullest
         row: a batch of mixed lengths then computes little padding. With the frozen-prefix
         cache on, the rows start from the cached states of the frozen lower layers. The
-        attention kernel depends on the rows' width and on whether gradients are on
+        attention kernel depends on the rows' width, the dtype and whether gradients are on
         (`attention_kernel`).
         """
         compiled = self.settings.compile and not torch.is_grad_enabled()
@@ -204,6 +204,7 @@ class LlamaEncoder(torch.nn.Module):
         kernel = attention_kernel(  # for every layer of the pass, the frozen prefix's too
             input_ids.device,
             packed.input_ids.shape[1],
+            weights_dtype(self.model),
             checkpointing=self.settings.gradient_checkpointing,
         )
         with autocast(self.model, input_ids.device), kernel:  # mixed precision (`precision`)
