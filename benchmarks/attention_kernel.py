@@ -1,9 +1,10 @@
 """Torch's flash and math attention kernels on a CPU by row width: `nn.attention_kernel`'s choice.
 
 One decoder layer's attention as the encoder runs it (the base model's heads, 8 packed rows,
-an additive 4D block mask, transformers' `repeat_kv`), through
-`torch.nn.functional.scaled_dot_product_attention` with one kernel allowed at a time, in a
-training step (forward and backward) and in prediction (forward only), float32 and bfloat16.
+an additive 4D block mask, keys and values repeated per head group as transformers'
+`repeat_kv` does), through `torch.nn.functional.scaled_dot_product_attention` with one
+kernel allowed at a time, in a training step (forward and backward) and in prediction
+(forward only), float32 and bfloat16.
 The kernels take turns block by block, so that a host's drift hits both alike; each figure
 is the median of the blocks, and "flash / math" is the ratio of the two medians (above 1:
 math is faster).
@@ -113,6 +114,8 @@ def measure(
     """Both kernels for every dtype, pass and width."""
     import torch
 
+    from spacy_lsllama.nn.precision import dtype_name
+
     rows = []
     for dtype in (torch.bfloat16, torch.float32):
         for train in (True, False):
@@ -121,7 +124,7 @@ def measure(
                 ms = time_kernels(inputs, train, blocks, block_seconds)
                 rows.append(
                     {
-                        "dtype": str(dtype).removeprefix("torch."),
+                        "dtype": dtype_name(dtype),
                         "pass": "training" if train else "prediction",
                         "width": width,
                         "flash_ms": ms["flash"],
