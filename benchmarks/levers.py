@@ -69,11 +69,20 @@ def merged(encoder: Any) -> Any:
 
 
 def int8_dynamic(encoder: Any) -> Any:
-    """int8 dynamic quantization of every nn.Linear (int8 weights, activations per batch)."""
-    import torch
-    from torch.ao.quantization import quantize_dynamic
+    """int8 dynamic quantization of every base nn.Linear (int8 weights, activations per batch).
 
-    return quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
+    Unmerged LoRA adapters stay float32: peft reads their weights' dtype, which a quantized
+    linear layer does not have.
+    """
+    import torch
+    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+
+    base_linears = {
+        name: default_dynamic_qconfig
+        for name, module in encoder.named_modules()
+        if isinstance(module, torch.nn.Linear) and ".lora_" not in name
+    }
+    return quantize_dynamic(encoder, base_linears, dtype=torch.qint8)
 
 
 def inference_mode() -> AbstractContextManager:

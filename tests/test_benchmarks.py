@@ -1,5 +1,6 @@
 """benchmarks/: what the scripts do before measuring anything (the measuring is `--quick` in CI)."""
 
+import copy
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ import torch
 
 from spacy_lsllama.layers.transformer_model import get_encoder
 from spacy_lsllama.pipeline.loading import EncoderDtype
-from spacy_lsllama.testing import encoder_nlp
+from spacy_lsllama.testing import encoder_nlp, trained_adapter_nlp
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run a benchmark script as `python SCRIPT ARGS...` would, with some modules uninstallable.
@@ -122,6 +123,35 @@ def test_ulp_nudge_moves_each_nonzero_trainable_weight_by_one_unit(tiny_model_di
         else:
             assert torch.equal(weight, old), name
     assert moved > 0
+
+
+@pytest.mark.parametrize("merge_lora", [True, False])
+def test_int8_lever_quantizes_the_base_layers_and_runs_with_lora_merged_or_not(
+    tiny_model_dir, monkeypatch, merge_lora
+):
+    """The inference benchmark's int8 lever: the base projections become dynamically quantized
+    layers, unmerged LoRA adapters stay float32 layers (peft reads their weights' dtype), and
+    the pipeline still runs, with states near float32's."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    levers = pytest.importorskip("levers")
+    nlp = trained_adapter_nlp(tiny_model_dir, dtype="float32")
+    encoder = get_encoder(nlp.get_pipe("llm").model)
+    text = "John Smith works at Acme Corp in Berlin ."
+    reference = nlp(text)._.trf_data.model_output.last_hidden_state
+    copied = copy.deepcopy(encoder)
+    prepared = (
+        levers.merged(copied) if merge_lora else levers.with_settings(copied, merge_lora=False)
+    )
+    quantized = levers.int8_dynamic(prepared)
+    kinds = {name: type(module) for name, module in quantized.named_modules()}
+    assert any(k.__module__.startswith("torch.ao.nn.quantized") for k in kinds.values())
+    assert all(k is torch.nn.Linear for n, k in kinds.items() if n.endswith(".lora_A.default"))
+    with levers.applied(nlp, levers.Lever("int8"), quantized):
+        states = nlp(text)._.trf_data.model_output.last_hidden_state
+    similarity = torch.nn.functional.cosine_similarity(
+        torch.as_tensor(states).flatten(), torch.as_tensor(reference).flatten(), dim=0
+    )
+    assert similarity > 0.9
 
 
 def test_experiments_score_only_in_dtypes_lsllama_evaluate_accepts():
