@@ -77,10 +77,12 @@ def int8_dynamic(encoder: Any) -> Any:
     import torch
     from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
+    from spacy_lsllama.nn.precision import ADAPTER_MARK
+
     base_linears = {
         name: default_dynamic_qconfig
         for name, module in encoder.named_modules()
-        if isinstance(module, torch.nn.Linear) and ".lora_" not in name
+        if isinstance(module, torch.nn.Linear) and ADAPTER_MARK not in name
     }
     return quantize_dynamic(encoder, base_linears, dtype=torch.qint8)
 

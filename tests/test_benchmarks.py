@@ -145,7 +145,8 @@ def test_int8_lever_quantizes_the_base_layers_and_runs_with_lora_merged_or_not(
     quantized = levers.int8_dynamic(prepared)
     kinds = {name: type(module) for name, module in quantized.named_modules()}
     assert any(k.__module__.startswith("torch.ao.nn.quantized") for k in kinds.values())
-    assert all(k is torch.nn.Linear for n, k in kinds.items() if n.endswith(".lora_A.default"))
+    adapters = [k for n, k in kinds.items() if n.endswith(".lora_A.default")]
+    assert adapters and all(k is torch.nn.Linear for k in adapters)
     with levers.applied(nlp, levers.Lever("int8"), quantized):
         states = nlp(text)._.trf_data.model_output.last_hidden_state
     similarity = torch.nn.functional.cosine_similarity(
