@@ -355,3 +355,40 @@ def test_attention_kernels_are_timed_side_by_side_for_every_width(tmp_path):
     for row in rows:
         assert row["flash_ms"] > 0 and row["math_ms"] > 0
         assert row["flash_over_math"] == row["flash_ms"] / row["math_ms"]
+
+
+def test_step_times_records_every_update_of_spacy_train(tiny_model_dir, tmp_path):
+    """`spacy train --code benchmarks/step_times.py`: one row per update with its batch's
+    words, the machine's pace probed before the first; the summary reads the file back."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    nlp = spacy.blank("en")
+    docs = []
+    for i in range(24):
+        doc = nlp.make_doc(f"Merkel visited Paris {'again ' * (i % 5)}on day {i} .")
+        doc.ents = [doc.char_span(0, 6, "PER"), doc.char_span(15, 20, "LOC")]
+        docs.append(doc)
+    data = tmp_path / "data.spacy"
+    DocBin(docs=docs).to_disk(data)
+    log = tmp_path / "steps.tsv"
+    command = [sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / "ner.cfg"),
+               "--code", str(ROOT / "benchmarks" / "step_times.py"),
+               "--paths.base_model", str(tiny_model_dir), "--paths.train", str(data),
+               "--paths.dev", str(data), "--training.max_steps", "2",
+               "--components.llm.model.unmasked_layers", "top 1",
+               "--components.llm.model.lora.layers", "top 1"]  # fmt: skip
+    env = {**os.environ, "LSLLAMA_STEP_TIMES": str(log)}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rows = [line.split("\t") for line in log.read_text().splitlines()[1:]]
+    assert [row[1] for row in rows] == ["probe-bfloat16", "probe-float32"] + ["update"] * 3
+    updates = rows[2:]
+    assert all(row[3] == "8" and float(row[2]) > 0 for row in updates)
+    # spaCy updates at steps 0 to max_steps: three batches of eight, the 24 documents once
+    assert sum(int(row[4]) for row in updates) == sum(len(doc) for doc in docs)
+    assert {int(row[5]) for row in updates} <= {len(doc) for doc in docs}
+    summary = run_benchmark("step_times.py", str(log), "--window", "2")
+    assert summary.returncode == 0, summary.stderr
+    lines = summary.stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines[1:]] == ["1-2", "3-3"]
