@@ -95,7 +95,8 @@ def summarize(path: Path, window: int) -> list[str]:
     updates = [i for i, row in enumerate(rows) if row["kind"] == "update"]
     for first in range(0, len(updates), window):
         chosen = updates[first : first + window]
-        span = rows[chosen[0] : chosen[-1] + 1]
+        # from the row after the window before: the probes taken before its first update too
+        span = rows[updates[first - 1] + 1 if first else 0 : chosen[-1] + 1]
         steps = [row for row in span if row["kind"] == "update"]
         seconds = sum(float(row["seconds"]) for row in steps)
         words = sum(int(row["words"]) for row in steps)

@@ -392,3 +392,5 @@ def test_step_times_records_every_update_of_spacy_train(tiny_model_dir, tmp_path
     assert summary.returncode == 0, summary.stderr
     lines = summary.stdout.splitlines()
     assert [line.split("\t")[0] for line in lines[1:]] == ["1-2", "3-3"]
+    # the probes taken before update 1 belong to its window; none came before update 3
+    assert "-" not in lines[1].split("\t")[3] and lines[2].split("\t")[3] == "- / -"
