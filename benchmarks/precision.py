@@ -159,7 +159,7 @@ def profile(args: argparse.Namespace) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         f"configs/ner.cfg, dtype auto ({_encoder_dtype(nlp)}), {args.threads} threads, host "
-        f"{host_kind()}: {seconds:.3f} s/step under the profiler over {n_batches} steps\n\n"
+        f"{host_kind(args)}: {seconds:.3f} s/step under the profiler over {n_batches} steps\n\n"
         f"{table}\n"
     )
     return out
@@ -292,6 +292,21 @@ def method_specs(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
             "checkout": here,
             "dtype": "bfloat16",
             "overrides": {"components.llm.model.rows_per_forward": 32},
+        },
+        {
+            "name": "bfloat16 compiled, 32 rows a forward",
+            "checkout": here,
+            "dtype": "bfloat16",
+            "overrides": {
+                "components.llm.model.compile": True,
+                "components.llm.model.rows_per_forward": 32,
+            },
+        },
+        {
+            "name": "bfloat16, LoRA unmerged",
+            "checkout": here,
+            "dtype": "bfloat16",
+            "overrides": {"components.llm.model.merge_lora": False},
         },
         {"name": "hf float32", "checkout": here, "dtype": "float32", "kind": "hf"},
         {"name": "hf bfloat16", "checkout": here, "dtype": "bfloat16", "kind": "hf"},
@@ -488,6 +503,10 @@ def ratios(result: dict[str, Any]) -> dict[str, float | None]:
         "tag_bfloat16_vs_hf_bfloat16": speedup(tag, "bfloat16", "hf bfloat16"),
         "tag_compiled_vs_eager_bfloat16": speedup(tag, "bfloat16 compiled", "bfloat16"),
         "tag_32_rows_vs_8_bfloat16": speedup(tag, "bfloat16, 32 rows a forward", "bfloat16"),
+        "tag_merged_vs_unmerged_bfloat16": speedup(tag, "bfloat16", "bfloat16, LoRA unmerged"),
+        "tag_compiled_32_rows_vs_reference": speedup(
+            tag, "bfloat16 compiled, 32 rows a forward", "reference auto"
+        ),
     }
 
 

@@ -103,8 +103,9 @@ def build_llama_transformer_v2(
     rows_per_forward: rows per forward pass. Short windows are packed into rows as wide as
         the longest window, each attending only to itself; rows run fullest first, each
         chunk cut to its fullest row, so mixed lengths compute little padding.
-    merge_lora: predict with the LoRA update folded into the (float32) base weights, which
-        saves the adapters' extra work; training and embedding the base unfold it again.
+    merge_lora: predict with the LoRA update folded into the base weights, which saves the
+        adapters' extra work; training and embedding the base unfold it again (half-precision
+        weights are put back from a copy, exactly).
     embed_base_model: save the full base weights with the pipeline (self-contained).
     compile: predict with the decoder layers through torch.compile (`nn.compile`): about
         1.1x faster, after a compilation of some seconds at the first batch (needs a C++

@@ -89,6 +89,17 @@ def test_training_profile_says_where_a_cached_step_goes(tmp_path):
     assert "tottime" in report and "spacy_lsllama" in report
 
 
+def test_precision_profile_says_where_an_auto_step_goes(tmp_path):
+    out = tmp_path / "results"
+    result = run_benchmark("precision.py", "--quick", "--profile", "--out", str(out), timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = (out / "precision_profile.txt").read_text()
+    assert (
+        report.startswith("configs/ner.cfg, dtype auto (") and "s/step under the profiler" in report
+    )
+    assert "aten::mm" in report
+
+
 def test_precision_as_a_host_without_bf16_units_runs_float32_on_avx2_kernels(tmp_path):
     """--as-host neither: every process computes with AVX2 kernels and `auto` is float32,
     as on a host with neither AMX nor AVX-512 BF16."""

@@ -11,6 +11,7 @@ from typing import cast
 
 import torch
 from peft import PeftModel
+from peft.tuners.lora import LoraLayer
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
@@ -146,6 +147,7 @@ class LlamaEncoder(torch.nn.Module):
         self.base_name = base_name
         self.base_sha256 = base_sha256
         self.lora_merged = False
+        self._kept_weights: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.decoder = decoder_parts(model)
         n_layers = len(self.decoder.layers)
         self.unmasked = select_layers(settings.unmasked_spec, n_layers)
@@ -163,19 +165,23 @@ class LlamaEncoder(torch.nn.Module):
     def set_lora_merged(self, merged: bool) -> None:
         """Fold the LoRA update into the base weights for prediction, or take it back out.
 
-        Merged, prediction skips the adapters' extra matrix products; training and saving
-        an embedded base need the adapters apart again. Only float32 weights are merged: in
-        half precision unmerging would not restore the frozen base weights exactly.
+        Merged, prediction skips the adapters' extra matrix products, their scaling and the
+        sum: with bfloat16 weights on a CPU with AMX they cost about as much as the frozen
+        products themselves. Training and saving an embedded base need the adapters apart again.
+        Half-precision weights round when merged, so a copy of them is kept while merged
+        and put back on unmerging: the frozen base stays exact.
         """
         if merged == self.lora_merged or not isinstance(self.model, PeftModel):
             return
-        if merged and self.model.get_base_model().dtype != torch.float32:
-            return
         with torch.no_grad():
             if merged:
+                self._kept_weights = _half_precision_base_weights(self.model)
                 self.model.merge_adapter()
             else:
                 self.model.unmerge_adapter()
+                for weight, kept in self._kept_weights:
+                    weight.copy_(kept)
+                self._kept_weights = []
         self.lora_merged = merged
 
     def use_compiled(self, compiled: bool) -> None:
@@ -340,6 +346,16 @@ class LlamaEncoder(torch.nn.Module):
         return [
             flat[packed.source[i * width : i * width + n]] for i, n in enumerate(lengths.tolist())
         ]
+
+
+def _half_precision_base_weights(model: PeftModel) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each adapted base weight stored in half precision, with a copy of it."""
+    weights: list[torch.Tensor] = [
+        cast(torch.nn.Linear, module.get_base_layer()).weight
+        for module in model.modules()
+        if isinstance(module, LoraLayer)
+    ]
+    return [(w, w.detach().clone()) for w in weights if w.dtype != torch.float32]
 
 
 def _frozen_layers(decoder: DecoderParts, settings: EncoderSettings) -> int:

@@ -57,10 +57,21 @@ def test_saving_after_prediction_reloads_the_same_outputs(
         numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_half_precision_weights_are_not_merged(tiny_model_dir):
-    nlp = trained_adapter_nlp(tiny_model_dir, dtype="bfloat16")
-    states(nlp)
-    assert not get_encoder(nlp.get_pipe("llm").model).lora_merged
+def test_half_precision_merge_predicts_as_unmerged_and_puts_the_base_back_exactly(
+    tiny_model_dir,
+):
+    merged = trained_adapter_nlp(tiny_model_dir, dtype="bfloat16")
+    unmerged = trained_adapter_nlp(tiny_model_dir, dtype="bfloat16", merge_lora=False)
+    before = base_weights(merged)
+    assert {v.dtype for v in before.values()} == {torch.bfloat16}
+    for a, b in zip(states(merged), states(unmerged)):
+        numpy.testing.assert_allclose(a, b, atol=0.05 * numpy.abs(b).max())
+    encoder = get_encoder(merged.get_pipe("llm").model)
+    assert encoder.lora_merged
+    assert any(not torch.equal(before[k], v) for k, v in base_weights(merged).items())
+    encoder.set_lora_merged(False)  # as training and saving do
+    for key, value in base_weights(merged).items():
+        assert torch.equal(value, before[key]), key
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])
