@@ -16,7 +16,9 @@ the methods take turns block by block so that a host's drift hits all of them al
   tagging (`nlp.pipe`, batch 64, as `lsllama tag`; CoNLL-2003 test sentences; --pipeline):
     reference auto, float32, bfloat16, auto, each with its entity F1;
     bfloat16 compiled (`compile = true`) and bfloat16 with 32 rows a forward instead of 8
-    (`rows_per_forward`): the pipeline's two ways to compute more per pass;
+    (`rows_per_forward`): the pipeline's two ways to compute more per pass, and both; the
+    same compiled with 64 rows in batches of 128, beside the reference in batches of 128;
+    bfloat16 with the adapters unmerged (`merge_lora = false`), what merging saves;
     hf float32 / hf bfloat16: Hugging Face's own forward of the base model (no LoRA, no
     spaCy) on the same texts, batches of 64.
 
