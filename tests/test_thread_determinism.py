@@ -1,6 +1,7 @@
 """The shipped pipeline at 1 and 2 torch threads, in the dtype `auto` picks on this host:
-the same count gives the same output; another count gives the same output in float32 and
-differs in at most a few records in bfloat16 (docs/scaling.md states both)."""
+the same count gives the same output; another count gives the same entities in float32
+(scores may differ in their last digits on some CPUs) and differs in at most a few records
+in bfloat16 (docs/scaling.md states both)."""
 
 import importlib.util
 from pathlib import Path
@@ -13,8 +14,10 @@ from spacy_lsllama.corpora import read_conll
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = 300
-# Measured on 1,000 sentences: 0 records in float32; bfloat16 in docs/scaling.md.
+# Measured (docs/scaling.md): float32 entities never differed; its scores differed in 6 of
+# 300 records on an Intel Xeon, in none on an AMD EPYC. bfloat16 as below.
 BFLOAT16_MOST = 0.02
+FLOAT32_SCORES_MOST = 0.05
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +46,7 @@ def test_the_shipped_pipeline_at_one_and_two_threads(monkeypatch, shared_dataset
     (dtype,) = report["dtype"]
     differ = report["1 vs 2"]
     if dtype == "float32":
-        assert set(differ.values()) == {0}, report
+        assert differ["records_entities_differ"] == differ["entities_in_one_only"] == 0, report
+        assert differ["records_scores_differ_only"] <= FLOAT32_SCORES_MOST * len(texts), report
     else:
         assert differ["records_entities_differ"] <= BFLOAT16_MOST * len(texts), report
