@@ -1,6 +1,6 @@
 """The shipped pipeline at 1 and 2 torch threads, in the dtype `auto` picks on this host:
 the same count gives the same output; another count gives the same entities in float32
-(scores may differ in their last digits on some CPUs) and differs in at most a few records
+(scores may differ on some CPUs) and differs in at most a few records
 in bfloat16 (docs/scaling.md states both)."""
 
 import importlib.util
