@@ -107,9 +107,9 @@ def build_llama_transformer_v2(
         adapters' extra work; training and embedding the base unfold it again (half-precision
         weights are put back from a copy, exactly).
     embed_base_model: save the full base weights with the pipeline (self-contained).
-    compile: predict with the decoder layers through torch.compile (`nn.compile`): about
-        1.1x faster, after a compilation of some seconds at the first batch (needs a C++
-        compiler); training always runs eagerly.
+    compile: run the decoder layers through torch.compile (`nn.compile`), in prediction
+        and in training (unless gradients are checkpointed), after a compilation of some
+        seconds at the first batch; needs a C++ compiler. Gains are per host (docs/results.md).
     prefix_cache_mb: memory for the frozen-prefix cache (0: off). When the lowest layers
         carry no adapter (`lora.layers`), training computes their output once per window
         and reuses it every epoch: each step runs only the adapted layers. Once full, the

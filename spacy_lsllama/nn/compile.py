@@ -1,4 +1,4 @@
-"""Compiled prediction: the decoder's layers through `torch.compile` for passes without gradients.
+"""Compiled layers: the decoder's layers through `torch.compile`, in prediction and training.
 
 Eager PyTorch runs each RMSNorm, rotary embedding, SiLU and residual add of every layer as
 passes of its own over memory; on CPU these cost a sizeable share of a forward pass next to
@@ -11,10 +11,12 @@ needs a C++ compiler.
 
 Shapes are compiled as dynamic, so the varying widths of the forward chunks do not trigger a
 recompilation each; chunks are padded to at least 2 x 2 (`pad_chunk`), since a dimension of
-size 1 would still compile a variant of its own. Training never runs compiled: a compiled
-training step of the recipe ran only 8 % faster, since LoRA's dropout draws break each
-layer's graph (`benchmarks/precision.py`). The weights stay inputs of the compiled graph (no
-freezing), so LoRA merging, training and loading are seen as they happen.
+size 1 would still compile a variant of its own. A training pass compiles the same layers
+with their backward (a second variant, for the first layer's input needing no gradient):
+LoRA's dropout masks then come from one opaque operator (`nn.dropout`), since inductor's own
+random numbers took more time than the fused layers saved. Training with checkpointed
+gradients runs eagerly. The weights stay inputs of the compiled graph (no freezing), so
+LoRA merging, training and loading are seen as they happen.
 """
 
 from collections.abc import Callable, Iterator

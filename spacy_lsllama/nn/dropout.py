@@ -19,6 +19,11 @@ keep for the backward pass, so it lives as long as the projections that share it
 A float32 copy would be freed right after the first adapter's cast, and every projection
 would draw a mask of its own (seven a layer, not four).
 
+Under torch.compile (`nn.compile`) the mask is one opaque operator, `keep_mask_like`, in the
+layer's graph: inductor's own random numbers were slower than the fused layer was fast, and
+the weak references below would break the graph. There the sharing comes from the graph
+itself: q, k and v read one node, whose mask the compiler computes once (tested).
+
 The draws come from torch's default generator, so `spacy.util.fix_random_seed` fixes them.
 """
 
@@ -30,8 +35,8 @@ LANES = 4  # 16-bit lanes in a 64-bit random word
 _LANE_RANGE = (65536, 65536, 65536, 32768)  # random_() leaves the sign bit of int64 at 0
 
 
-def keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
-    """A CPU dropout mask of `shape`: 0 with probability `p`, else 1 / (1 - p)."""
+def keep_mask(shape: torch.Size, p: float) -> torch.Tensor:
+    """A CPU dropout mask of `shape`: False (drop) with probability `p`, else True."""
     n = shape.numel()
     words = torch.empty((n + LANES - 1) // LANES, dtype=torch.int64).random_()
     lanes = words.view(torch.int16).view(-1, LANES)
@@ -39,8 +44,22 @@ def keep_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
         [round(p * size) - (32768 if size == 65536 else 0) for size in _LANE_RANGE],
         dtype=torch.int16,
     )
-    keep = (lanes >= thresholds).view(-1)[:n].view(shape)
-    return keep.to(dtype) * (1.0 / (1.0 - p))
+    return (lanes >= thresholds).view(-1)[:n].view(shape)
+
+
+@torch.library.custom_op(
+    "spacy_lsllama::keep_mask", mutates_args=(), tags=torch.Tag.nondeterministic_seeded
+)
+def keep_mask_like(x: torch.Tensor, p: float) -> torch.Tensor:
+    """`keep_mask` for a tensor like `x`, as an operator that torch.compile calls as it is.
+    A boolean mask: the scaling fuses into the product, and the backward pass keeps a byte
+    per element."""
+    return keep_mask(x.shape, p)
+
+
+@keep_mask_like.register_fake
+def _keep_mask_like_fake(x: torch.Tensor, p: float) -> torch.Tensor:
+    return x.new_empty(x.shape, dtype=torch.bool)
 
 
 class SharedInputDropout(torch.nn.Module):
@@ -62,18 +81,24 @@ class SharedInputDropout(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
+        if torch.compiler.is_compiling():
+            return self._drop(x)
         if self._last is not None:
             source, version, output = self._last
             dropped = output() if source() is x and version == x._version else None
             if dropped is not None:
                 return dropped
+        dropped = self._drop(x)
+        self._last = (weakref.ref(x), x._version, weakref.ref(dropped))
+        return dropped
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type == "cpu":
-            dropped = x * keep_mask(x.shape, self.p, x.dtype)
+            dropped = x * keep_mask_like(x.detach(), self.p) * (1.0 / (1.0 - self.p))
         else:  # GPUs draw dropout masks fast and fused
             dropped = torch.nn.functional.dropout(x, self.p, training=True)
         if torch.is_autocast_enabled(x.device.type):  # the copy the adapters multiply
             dropped = dropped.to(torch.get_autocast_dtype(x.device.type))
-        self._last = (weakref.ref(x), x._version, weakref.ref(dropped))
         return dropped
 
     def extra_repr(self) -> str:

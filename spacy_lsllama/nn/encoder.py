@@ -185,7 +185,7 @@ class LlamaEncoder(torch.nn.Module):
         self.lora_merged = merged
 
     def use_compiled(self, compiled: bool) -> None:
-        """Predict through torch.compile (`compilation`) or eagerly: the `compile` setting."""
+        """Run through torch.compile (`compilation`) or eagerly: the `compile` setting."""
         self.settings = replace(self.settings, compile=compiled)
 
     def forward(
@@ -202,9 +202,12 @@ class LlamaEncoder(torch.nn.Module):
         row: a batch of mixed lengths then computes little padding. With the frozen-prefix
         cache on, the rows start from the cached states of the frozen lower layers. The
         attention kernel depends on the rows' width, the dtype and whether gradients are on
-        (`attention_kernel`).
+        (`attention_kernel`). With `compile` on, the layers run through torch.compile, in
+        training too unless gradients are checkpointed (`compile`).
         """
-        compiled = self.settings.compile and not torch.is_grad_enabled()
+        compiled = self.settings.compile and not (
+            torch.is_grad_enabled() and self.settings.gradient_checkpointing
+        )
         lengths = attention_mask.sum(dim=1)
         packed = pack_windows(input_ids, lengths)
         kernel = attention_kernel(  # for every layer of the pass, the frozen prefix's too

@@ -10,13 +10,11 @@ from spacy_lsllama.nn.lora import LoraSettings, apply_lora
 P = 0.1
 
 
-def test_masks_drop_at_the_rate_asked_and_keep_the_expectation():
+def test_masks_drop_at_the_rate_asked_in_every_lane():
     torch.manual_seed(0)
-    mask = keep_mask(torch.Size((1000, 997)), P, torch.float32)
-    assert mask.shape == (1000, 997)
-    assert mask.unique().tolist() == pytest.approx([0.0, 1 / (1 - P)])
+    mask = keep_mask(torch.Size((1000, 997)), P)
+    assert mask.shape == (1000, 997) and mask.dtype == torch.bool
     assert (mask == 0).float().mean().item() == pytest.approx(P, abs=0.002)
-    assert mask.mean().item() == pytest.approx(1.0, abs=0.003)
     # every lane of the random words drops at the same rate (the top one has 15 bits)
     lanes = (mask.view(-1)[:996_000].view(-1, 4) == 0).float().mean(dim=0)
     assert lanes.tolist() == pytest.approx([P] * 4, abs=0.004)
@@ -24,10 +22,10 @@ def test_masks_drop_at_the_rate_asked_and_keep_the_expectation():
 
 def test_masks_follow_the_seed():
     torch.manual_seed(3)
-    first = keep_mask(torch.Size((64, 64)), P, torch.float32)
+    first = keep_mask(torch.Size((64, 64)), P)
     torch.manual_seed(3)
-    assert torch.equal(first, keep_mask(torch.Size((64, 64)), P, torch.float32))
-    assert not torch.equal(first, keep_mask(torch.Size((64, 64)), P, torch.float32))
+    assert torch.equal(first, keep_mask(torch.Size((64, 64)), P))
+    assert not torch.equal(first, keep_mask(torch.Size((64, 64)), P))
 
 
 def test_the_same_input_gets_the_same_mask_and_a_new_input_a_new_one():
@@ -50,6 +48,26 @@ def test_gradients_flow_through_the_kept_elements_only():
     kept = out != 0
     assert torch.allclose(x.grad[kept], torch.full_like(x.grad[kept], 2 / 0.5))
     assert torch.all(x.grad[~kept] == 0)
+
+
+def test_compiled_dropout_shares_a_mask_per_input_in_one_graph():
+    """Under torch.compile the masks come from `keep_mask` as one opaque operator (inductor's
+    own random numbers cost a compiled training step 0.4 s on 2 cores): the graph does not
+    break, readers of one input share its mask as in eager mode, another input draws its
+    own, and gradients reach the kept elements only."""
+    dropout = SharedInputDropout(0.5).train()
+    torch._dynamo.reset()
+    three = torch.compile(lambda x, y: (dropout(x), dropout(x), dropout(y)), fullgraph=True)
+    x = torch.randn(256, 64, requires_grad=True)
+    first, second, other = three(x, x.detach().clone())
+    assert torch.equal(first == 0, second == 0)
+    assert not torch.equal(first == 0, other == 0)
+    for out in (first, other):
+        assert (out == 0).float().mean().item() == pytest.approx(0.5, abs=0.02)
+    assert torch.allclose(first[first != 0], x[first != 0] / 0.5)
+    (first.sum() + second.sum()).backward()
+    kept = first != 0
+    assert torch.all(x.grad[kept] == 4.0) and torch.all(x.grad[~kept] == 0)
 
 
 def test_prediction_and_zero_rate_leave_the_input_alone():
