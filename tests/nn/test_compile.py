@@ -96,6 +96,21 @@ def test_compiled_training_computes_the_eager_gradients(tiny_model_dir, bidirect
         assert float((got - expected).norm() / expected.norm()) < 1e-4
 
 
+def test_compiled_training_draws_the_eager_dropout_masks(tiny_model_dir):
+    """With one seed, compiled training drops the same elements as eager training: the masks
+    are drawn in the same order, so `compile` leaves a seed's dropout as it was."""
+    encoder = encoder_of(trained_adapter_nlp(tiny_model_dir, lora={"dropout": 0.5, "r": 4}))
+    encoder.model.train()
+    torch.manual_seed(7)
+    eager = lora_gradients(encoder, compiled=False)
+    fresh_dynamo()
+    torch.manual_seed(7)
+    compiled = lora_gradients(encoder, compiled=True)
+    assert compiled_frames() > 0
+    for got, expected in zip(compiled, eager, strict=True):
+        assert float((got - expected).norm() / expected.norm()) < 1e-3
+
+
 def test_compiled_training_drops_the_adapters_inputs(tiny_model_dir):
     encoder = encoder_of(
         trained_adapter_nlp(tiny_model_dir, compile=True, lora={"dropout": 0.5, "r": 4})

@@ -111,6 +111,29 @@ def test_pickling_uses_the_same_safetensors_format(tiny_model_dir):
         numpy.testing.assert_array_equal(before, after)
 
 
+def test_pickling_after_prediction_keeps_the_adapter_apart_from_the_base(tiny_model_dir):
+    """A pipeline pickled while LoRA is merged into its bfloat16 weights (as after any
+    prediction, e.g. before `nlp.pipe(n_process=...)` sends it to workers) predicts the same
+    states after unpickling, and both copies can take the merge back out exactly."""
+    nlp = trained_adapter_nlp(tiny_model_dir, dtype="bfloat16")
+    encoder = get_encoder(nlp.get_pipe("llm").model)
+    unmerged_base = {
+        k: v.clone() for k, v in encoder.model.state_dict().items() if "base_layer" in k
+    }
+    before = states(nlp)
+    assert encoder.lora_merged
+    restored = pickle.loads(pickle.dumps(nlp))
+    for a, b in zip(before, states(restored), strict=True):
+        numpy.testing.assert_array_equal(a, b)
+    for pipeline in (nlp, restored):
+        pipeline_encoder = get_encoder(pipeline.get_pipe("llm").model)
+        assert pipeline_encoder.lora_merged
+        pipeline_encoder.set_lora_merged(False)  # as the first training step does
+        base = pipeline_encoder.model.state_dict()
+        for key, value in unmerged_base.items():
+            assert torch.equal(base[key], value), key
+
+
 def test_mismatched_base_model_is_refused(tiny_model_dir, tmp_path):
     nlp = encoder_nlp(tiny_model_dir)
     nlp.to_disk(tmp_path / "pipeline")
