@@ -95,6 +95,14 @@ def trained_adapter_nlp(name: str | Path, **model_settings: object) -> spacy.lan
     return nlp
 
 
+def base_weights(nlp: spacy.language.Language) -> dict[str, torch.Tensor]:
+    """Copies of the adapted projections' base weights of a pipeline's `llm` encoder."""
+    component = nlp.get_pipe("llm")
+    assert isinstance(component, TrainablePipe)
+    state = get_encoder(component.model).model.state_dict()
+    return {k: v.clone() for k, v in state.items() if "base_layer" in k}
+
+
 def encoder_nlp(name: str | Path, **model_settings: object) -> spacy.language.Language:
     """A blank English pipeline with an initialized `llm` encoder component."""
     nlp = spacy.blank("en")

@@ -7,18 +7,13 @@ import torch
 from spacy.training import Example
 
 from spacy_lsllama.layers.transformer_model import get_encoder
-from spacy_lsllama.testing import trained_adapter_nlp
+from spacy_lsllama.testing import base_weights, trained_adapter_nlp
 
 TEXTS = ["Barack Obama visited Paris.", "Apple opened offices in London and Berlin last year."]
 
 
 def states(nlp):
     return [doc._.trf_data.model_output.last_hidden_state for doc in nlp.pipe(TEXTS)]
-
-
-def base_weights(nlp) -> dict[str, torch.Tensor]:
-    encoder = get_encoder(nlp.get_pipe("llm").model)
-    return {k: v.clone() for k, v in encoder.model.state_dict().items() if "base_layer" in k}
 
 
 def test_merged_prediction_equals_unmerged(tiny_model_dir):

@@ -17,7 +17,13 @@ from spacy_lsllama.layers.transformer_model import get_encoder
 from spacy_lsllama.nn import precision
 from spacy_lsllama.nn.base_model import BaseModelError
 from spacy_lsllama.pipeline.transformer import encoder_dtypes
-from spacy_lsllama.testing import NER_CONFIG, build_tiny_model, encoder_nlp, trained_adapter_nlp
+from spacy_lsllama.testing import (
+    NER_CONFIG,
+    base_weights,
+    build_tiny_model,
+    encoder_nlp,
+    trained_adapter_nlp,
+)
 
 TEXTS = ["Barack Obama visited Paris.", "  Apple opened offices in London and 北京 🙂 "]
 
@@ -116,20 +122,17 @@ def test_pickling_after_prediction_keeps_the_adapter_apart_from_the_base(tiny_mo
     prediction, e.g. before `nlp.pipe(n_process=...)` sends it to workers) predicts the same
     states after unpickling, and both copies can take the merge back out exactly."""
     nlp = trained_adapter_nlp(tiny_model_dir, dtype="bfloat16")
-    encoder = get_encoder(nlp.get_pipe("llm").model)
-    unmerged_base = {
-        k: v.clone() for k, v in encoder.model.state_dict().items() if "base_layer" in k
-    }
+    unmerged_base = base_weights(nlp)
     before = states(nlp)
-    assert encoder.lora_merged
+    assert get_encoder(nlp.get_pipe("llm").model).lora_merged
     restored = pickle.loads(pickle.dumps(nlp))
     for a, b in zip(before, states(restored), strict=True):
         numpy.testing.assert_array_equal(a, b)
     for pipeline in (nlp, restored):
-        pipeline_encoder = get_encoder(pipeline.get_pipe("llm").model)
-        assert pipeline_encoder.lora_merged
-        pipeline_encoder.set_lora_merged(False)  # as the first training step does
-        base = pipeline_encoder.model.state_dict()
+        encoder = get_encoder(pipeline.get_pipe("llm").model)
+        assert encoder.lora_merged
+        encoder.set_lora_merged(False)  # as the first training step does
+        base = base_weights(pipeline)
         for key, value in unmerged_base.items():
             assert torch.equal(base[key], value), key
 
