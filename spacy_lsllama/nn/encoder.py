@@ -285,7 +285,7 @@ class LlamaEncoder(torch.nn.Module):
         tables = {
             keyword: rotary(hidden, position_ids) for keyword, rotary in decoder.rotary.items()
         }
-        with compiled_layers(self.model) if compiled else nullcontext():
+        with compiled_layers(self.model, hidden.device) if compiled else nullcontext():
             for index in layers:
                 output = decoder.layers[index](
                     hidden,
