@@ -8,6 +8,7 @@ import pytest
 import spacy
 import torch
 from spacy.training import Example
+from torch._inductor.utils import run_and_get_code
 
 from spacy_lsllama.layers.transformer_model import get_encoder
 from spacy_lsllama.nn.compile import decoder_layers
@@ -64,9 +65,10 @@ def test_one_compiled_graph_serves_every_layer_and_is_taken_off_after(tiny_model
     assert len(layers) > 1
     fresh_dynamo()
     with torch._dynamo.config.patch(error_on_recompile=True):
-        states(nlp)
+        _, codes = run_and_get_code(states, nlp)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
     assert all(layer._compiled_call_impl is None for layer in layers)
+    assert len(codes) == 1 and "inductor_entry_impl" in codes[0]  # called from C++ on CPU
 
 
 def lora_gradients(encoder, compiled: bool) -> list[torch.Tensor]:
