@@ -17,6 +17,7 @@ from transformers import AutoModel, LlamaConfig, MistralConfig, Qwen2Config
 from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
 from .layers.transformer_model import get_encoder
+from .nn.encoder import LlamaEncoder
 from .tagging.ray_engine import Payload, TaggerActor
 from .tagging.records import Tagged
 
@@ -95,11 +96,16 @@ def trained_adapter_nlp(name: str | Path, **model_settings: object) -> spacy.lan
     return nlp
 
 
-def base_weights(nlp: spacy.language.Language) -> dict[str, torch.Tensor]:
-    """Copies of the adapted projections' base weights of a pipeline's `llm` encoder."""
+def encoder_of(nlp: spacy.language.Language) -> LlamaEncoder:
+    """The PyTorch encoder of a pipeline's `llm` component."""
     component = nlp.get_pipe("llm")
     assert isinstance(component, TrainablePipe)
-    state = get_encoder(component.model).model.state_dict()
+    return get_encoder(component.model)
+
+
+def base_weights(nlp: spacy.language.Language) -> dict[str, torch.Tensor]:
+    """Copies of the adapted projections' base weights of a pipeline's `llm` encoder."""
+    state = encoder_of(nlp).model.state_dict()
     return {k: v.clone() for k, v in state.items() if "base_layer" in k}
 
 

@@ -55,10 +55,9 @@ def compiled_module_call(device_type: str) -> Callable[..., Any]:
     serves them all (the compiled code itself is shared either way). On CPU the graphs get a
     C++ wrapper (inductor's `cpp_wrapper`) instead of Python code around their kernels.
     """
-    options: dict[str, str | int | bool | Callable[..., Any]] = {
-        "cpp_wrapper": device_type == "cpu"
-    }
-    return torch.compile(torch.nn.Module._call_impl, dynamic=True, options=options)
+    return torch.compile(
+        torch.nn.Module._call_impl, dynamic=True, options={"cpp_wrapper": device_type == "cpu"}
+    )
 
 
 @contextmanager

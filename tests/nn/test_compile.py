@@ -10,10 +10,9 @@ import torch
 from spacy.training import Example
 from torch._inductor.utils import run_and_get_code
 
-from spacy_lsllama.layers.transformer_model import get_encoder
 from spacy_lsllama.nn.compile import decoder_layers
 from spacy_lsllama.pipeline.compilation import compile_pipeline
-from spacy_lsllama.testing import encoder_nlp, trained_adapter_nlp
+from spacy_lsllama.testing import encoder_nlp, encoder_of, trained_adapter_nlp
 
 TEXTS = [
     "Barack Obama visited Paris.",
@@ -31,10 +30,6 @@ def fresh_dynamo():
 
 def compiled_frames() -> int:
     return torch._dynamo.utils.counters["frames"]["ok"]
-
-
-def encoder_of(nlp):
-    return get_encoder(nlp.get_pipe("llm").model)
 
 
 def states(nlp, texts=TEXTS):

@@ -22,6 +22,7 @@ from spacy_lsllama.testing import (
     base_weights,
     build_tiny_model,
     encoder_nlp,
+    encoder_of,
     trained_adapter_nlp,
 )
 
@@ -124,12 +125,12 @@ def test_pickling_after_prediction_keeps_the_adapter_apart_from_the_base(tiny_mo
     nlp = trained_adapter_nlp(tiny_model_dir, dtype="bfloat16")
     unmerged_base = base_weights(nlp)
     before = states(nlp)
-    assert get_encoder(nlp.get_pipe("llm").model).lora_merged
+    assert encoder_of(nlp).lora_merged
     restored = pickle.loads(pickle.dumps(nlp))
     for a, b in zip(before, states(restored), strict=True):
         numpy.testing.assert_array_equal(a, b)
     for pipeline in (nlp, restored):
-        encoder = get_encoder(pipeline.get_pipe("llm").model)
+        encoder = encoder_of(pipeline)
         assert encoder.lora_merged
         encoder.set_lora_merged(False)  # as the first training step does
         base = base_weights(pipeline)
